@@ -1,0 +1,348 @@
+package bridge
+
+import (
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/ezopotel/ezop-otel-go/internal/wire"
+	"github.com/ezopotel/ezop-otel-go/semconv"
+)
+
+// genAIEvents maps the names of GenAI span events to Ezop classifications.
+var genAIEvents = map[string]struct {
+	category semconv.EventCategory
+	typ      semconv.EventType
+}{
+	"gen_ai.user.message":                       {semconv.CategoryLLM, semconv.TypeLLMRequest},
+	"gen_ai.system.message":                     {semconv.CategoryLLM, semconv.TypeLLMRequest},
+	"gen_ai.content.prompt":                     {semconv.CategoryLLM, semconv.TypeLLMRequest},
+	"gen_ai.choice":                             {semconv.CategoryLLM, semconv.TypeLLMResponse},
+	"gen_ai.assistant.message":                  {semconv.CategoryLLM, semconv.TypeLLMResponse},
+	"gen_ai.client.inference.operation.details": {semconv.CategoryLLM, semconv.TypeLLMResponse},
+	"gen_ai.content.completion":                 {semconv.CategoryLLM, semconv.TypeLLMResponse},
+	"gen_ai.tool.message":                       {semconv.CategoryTool, semconv.TypeToolCallCompleted},
+}
+
+const exceptionEventName = "exception"
+
+// contentOffReason is the issue of content left out because content
+// capture is off.
+const contentOffReason = "message content not captured (content capture is off)"
+
+// Exception attribute keys, as span.RecordError writes them.
+const (
+	keyExceptionType       = "exception.type"
+	keyExceptionMessage    = "exception.message"
+	keyExceptionStacktrace = "exception.stacktrace"
+)
+
+// spanEvents returns the Ezop events of one OTel span: its own span events,
+// mapped, and the events its semantics imply. spanID is the Ezop span id,
+// empty for the root span, whose events belong to the run.
+func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID string, totals *Totals) []wire.EmitEventRequest {
+	sc := s.SpanContext()
+	name := b.z.str(s.Name())
+	otelEvents := s.Events()
+	var out []wire.EmitEventRequest
+	budget := b.t.cfg.MaxEventsPerSpan
+	hasLLMResponse, hasError := -1, false
+
+	for i, e := range otelEvents {
+		if i >= budget {
+			b.log.add(Dropped, "span event over MaxEventsPerSpan")
+			continue
+		}
+		req := b.otelEvent(e)
+		req.ID = eventUUID(sc.TraceID(), sc.SpanID(), "event", i)
+		req.SpanID = spanID
+		if req.Category == string(semconv.CategoryLLM) && req.Type == string(semconv.TypeLLMResponse) && hasLLMResponse < 0 {
+			hasLLMResponse = len(out)
+		}
+		if req.Category == string(semconv.CategoryError) {
+			hasError = true
+			totals.Errors++
+		}
+		out = append(out, req)
+	}
+
+	failed := s.Status().Code == codes.Error
+	add := func(kind string, when time.Time, req wire.EmitEventRequest) {
+		req.ID = eventUUID(sc.TraceID(), sc.SpanID(), kind, 0)
+		req.SpanID = spanID
+		req.Timestamp = formatTime(when)
+		out = append(out, req)
+	}
+	if b.t.cfg.LifecycleEvents && spanID != "" {
+		add("span_started", s.StartTime(), wire.EmitEventRequest{Name: name, Category: string(semconv.CategorySystem), Type: string(semconv.TypeSpanStarted)})
+	}
+
+	switch class.category {
+	case semconv.CategoryLLM:
+		f := b.llmFacts(a)
+		totals.LLMCalls++
+		if f.hasTokens {
+			totals.TokensReported = true
+			totals.inputReported = totals.inputReported || f.hasInput
+			totals.outputReported = totals.outputReported || f.hasOutput
+			totals.InputTokens += f.inputTokens
+			totals.OutputTokens += f.outputTokens
+		}
+		if hasLLMResponse >= 0 {
+			// The instrumentation recorded its own response event: it
+			// carries the call's facts, so the call's tokens are counted
+			// exactly once.
+			ev := &out[hasLLMResponse]
+			if ev.Metadata == nil {
+				ev.Metadata = wire.Object{}
+			}
+			for k, v := range f.meta {
+				if _, taken := ev.Metadata[k]; !taken {
+					ev.Metadata[k] = v
+				}
+			}
+			ev.Metadata = b.z.fit(ev.Metadata)
+		} else {
+			add("llm_response", s.EndTime(), wire.EmitEventRequest{
+				Name: name, Category: string(semconv.CategoryLLM), Type: string(semconv.TypeLLMResponse),
+				Input: b.z.fit(f.input), Output: b.z.fit(f.output), Metadata: b.z.fit(f.meta),
+				Subtype: subtypeIf(failed, semconv.SubtypeLLMError),
+			})
+		}
+		if f.hasCost {
+			totals.Cost += f.cost
+			totals.CostReported = true
+			meta := wire.Object{"cost": f.cost, "currency": "USD"}
+			if m, ok := f.meta["model"]; ok {
+				meta["model"] = m
+			}
+			add("cost", s.EndTime(), wire.EmitEventRequest{Name: "cost", Category: string(semconv.CategoryCost), Type: string(semconv.TypeCostCalculated), Metadata: b.z.fit(meta)})
+		}
+	case semconv.CategoryTool:
+		f := b.toolFacts(a, failed)
+		totals.ToolCalls++
+		add("tool_start", s.StartTime(), wire.EmitEventRequest{
+			Name: name, Category: string(semconv.CategoryTool), Type: string(semconv.TypeToolCallStarted),
+			Subtype: string(f.subtype), Input: b.z.fit(f.input), Metadata: b.z.fit(cloneObject(f.meta)),
+		})
+		endType := semconv.TypeToolCallCompleted
+		if failed {
+			endType = semconv.TypeToolCallFailed
+		}
+		add("tool_end", s.EndTime(), wire.EmitEventRequest{
+			Name: name, Category: string(semconv.CategoryTool), Type: string(endType),
+			Subtype: string(f.subtype), Output: b.z.fit(f.output), Metadata: b.z.fit(f.meta),
+		})
+	case semconv.CategoryMemory, semconv.CategoryReasoning:
+		meta, output := b.memoryFacts(a)
+		add(string(class.eventType), s.EndTime(), wire.EmitEventRequest{
+			Name: name, Category: string(class.category), Type: string(class.eventType),
+			Output: b.z.fit(output), Metadata: b.z.fit(meta),
+		})
+	}
+
+	if failed && !hasError {
+		totals.Errors++
+		errObj := wire.Object{"type": "otel.status", "message": b.z.str(s.Status().Description)}
+		add("status_error", s.EndTime(), wire.EmitEventRequest{
+			Name: name, Category: string(semconv.CategoryError), Type: string(semconv.TypeErrorRaised),
+			Error: b.z.fit(errObj),
+		})
+	}
+	if b.t.cfg.LifecycleEvents && spanID != "" {
+		add("span_completed", s.EndTime(), wire.EmitEventRequest{Name: name, Category: string(semconv.CategorySystem), Type: string(semconv.TypeSpanCompleted)})
+	}
+	return out
+}
+
+func subtypeIf(cond bool, s semconv.EventSubtype) string {
+	if cond {
+		return string(s)
+	}
+	return ""
+}
+
+func cloneObject(o wire.Object) wire.Object {
+	if o == nil {
+		return nil
+	}
+	c := make(wire.Object, len(o))
+	for k, v := range o {
+		c[k] = v
+	}
+	return c
+}
+
+// otelEvent maps one OTel span event: explicit ezop.event.* keys first,
+// then the exception event, then GenAI events, else a system event.
+func (b *builder) otelEvent(e sdktrace.Event) wire.EmitEventRequest {
+	a := newAttrs(e.Attributes)
+	req := wire.EmitEventRequest{Name: b.z.str(e.Name), Timestamp: b.time(e.Time, "event time")}
+	if req.Name == "" {
+		req.Name = "event"
+	}
+	consumed := map[string]bool{}
+
+	if cat, ok := a.str(string(semconv.EventCategoryKey)); ok {
+		ty, _ := a.str(string(semconv.EventTypeKey))
+		st, _ := a.str(string(semconv.EventSubtypeKey))
+		if err := semconv.ValidateEvent(semconv.EventCategory(cat), semconv.EventType(ty), semconv.EventSubtype(st)); err == nil {
+			req.Category, req.Type, req.Subtype = cat, ty, st
+			for _, k := range []attribute.Key{semconv.EventCategoryKey, semconv.EventTypeKey, semconv.EventSubtypeKey} {
+				consumed[string(k)] = true
+			}
+		} else {
+			b.log.add(Altered, "invalid ezop.event classification: fell back to the default mapping")
+		}
+	}
+	if req.Category == "" {
+		switch m, isGenAI := genAIEvents[e.Name]; {
+		case e.Name == exceptionEventName:
+			req.Category, req.Type = string(semconv.CategoryError), string(semconv.TypeErrorRaised)
+			errObj := wire.Object{}
+			for name, k := range map[string]string{"type": keyExceptionType, "message": keyExceptionMessage, "stacktrace": keyExceptionStacktrace} {
+				if v, ok := a[k]; ok {
+					consumed[k] = true
+					if val, keep := b.z.redact(k, b.z.value(v)); keep {
+						errObj[name] = val
+					}
+				}
+			}
+			req.Error = b.z.fit(errObj)
+		case isGenAI:
+			req.Category, req.Type = string(m.category), string(m.typ)
+			if e.Name == "gen_ai.content.prompt" {
+				if v, ok := a["gen_ai.prompt"]; ok && b.t.captureContent {
+					req.Input = b.payload("input", b.z.jsonish(v))
+				} else if ok {
+					b.log.add(Dropped, contentOffReason)
+				}
+				consumed["gen_ai.prompt"] = true
+			}
+			if e.Name == "gen_ai.content.completion" {
+				if v, ok := a["gen_ai.completion"]; ok && b.t.captureContent {
+					req.Output = b.payload("output", b.z.jsonish(v))
+				} else if ok {
+					b.log.add(Dropped, contentOffReason)
+				}
+				consumed["gen_ai.completion"] = true
+			}
+		default:
+			req.Category = string(semconv.CategorySystem)
+		}
+	}
+
+	for name, k := range map[string]attribute.Key{"input": semconv.EventInputKey, "output": semconv.EventOutputKey, "error": semconv.EventErrorKey} {
+		v, ok := a[string(k)]
+		if !ok {
+			continue
+		}
+		consumed[string(k)] = true
+		var val any
+		if v.Type() == attribute.STRING {
+			if d, ok := b.z.decodeAnyJSON(v.AsString()); ok {
+				val = d
+			} else {
+				val = b.z.str(v.AsString())
+			}
+		} else {
+			val = b.z.value(v)
+		}
+		obj := b.payload(name, val)
+		switch name {
+		case "input":
+			req.Input = obj
+		case "output":
+			req.Output = obj
+		case "error":
+			req.Error = obj
+		}
+	}
+	if v, ok := a[string(semconv.EventIterationIDKey)]; ok {
+		consumed[string(semconv.EventIterationIDKey)] = true
+		if n, ok := a.int(string(semconv.EventIterationIDKey)); ok && n >= 0 && n <= 1<<31-1 {
+			req.IterationID = &n
+		} else {
+			b.log.add(Altered, "ezop.event.iteration_id not an integer in 0..2^31-1: kept in metadata")
+			consumed[string(semconv.EventIterationIDKey)] = false
+			_ = v
+		}
+	}
+	if e.DroppedAttributeCount > 0 {
+		req.Metadata = b.withReserved(b.metadata(e.Attributes, consumed), wire.Object{"otel.dropped_attributes": e.DroppedAttributeCount})
+	} else {
+		req.Metadata = b.z.fit(b.metadata(e.Attributes, consumed))
+	}
+	return req
+}
+
+// payload turns a value into an input/output/error object, through the
+// redaction hook and the size limit.
+func (b *builder) payload(name string, v any) wire.Object {
+	v, keep := b.z.redact(name, v)
+	if !keep || v == nil {
+		return nil
+	}
+	return b.z.fit(object(v))
+}
+
+// metadata converts attributes to a metadata object, leaving out consumed
+// keys and, unless content capture is on, message content. The caller fits
+// it to the payload limit.
+func (b *builder) metadata(kvs []attribute.KeyValue, consumed map[string]bool) wire.Object {
+	if len(kvs) == 0 {
+		return nil
+	}
+	m := make(wire.Object, len(kvs))
+	for _, kv := range kvs {
+		k := string(kv.Key)
+		if consumed[k] {
+			continue
+		}
+		if !b.t.captureContent && isContentKey(k) {
+			b.log.add(Dropped, contentOffReason)
+			continue
+		}
+		var val any
+		if isContentKey(k) {
+			val = b.z.jsonish(kv.Value)
+		} else {
+			val = b.z.value(kv.Value)
+		}
+		if v, keep := b.z.redact(k, val); keep {
+			m[b.z.str(k)] = v
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// formatTime spells t for the API; the zero time is omitted so the server
+// uses its own clock.
+func formatTime(t time.Time) string {
+	if !validTime(t) {
+		return ""
+	}
+	return t.UTC().Format(wire.TimeFormat)
+}
+
+// validTime reports whether t can be sent: set, and within the years the
+// server can store once it rounds t to microseconds.
+func validTime(t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	u := t.UTC()
+	return u.Year() >= 1 && !u.After(lastTime)
+}
+
+// lastTime is the last time the server stores (Python's datetime.max).
+var lastTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+
+// norm lower-cases and trims, for comparing enum-like attribute values.
+func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -1,0 +1,405 @@
+package bridge
+
+import (
+	"sort"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ezopotel/ezop-otel-go/internal/wire"
+	"github.com/ezopotel/ezop-otel-go/semconv"
+)
+
+// builder carries the state of one translation.
+type builder struct {
+	t       *Translator
+	z       sanitizer
+	log     *issueLog
+	traceID trace.TraceID
+}
+
+// Translate turns spans of one trace that belong to one run into the Ezop
+// operations for them. spans holds the run's local root span once it has
+// ended, and any of its descendants; a run may be translated in parts (spans
+// arriving in several batches, or before their root), each call passing the
+// same state. Spans already translated through state are skipped. The
+// caller keeps spans; Translate keeps only the root span in state.
+func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) RunPlan {
+	log := &issueLog{}
+	b := &builder{t: t, z: sanitizer{t: t, issues: log}, log: log}
+	if state.known == nil {
+		state.known = make(map[trace.SpanID]struct{})
+	}
+
+	// Pick the root and drop what was already translated.
+	var root sdktrace.ReadOnlySpan
+	batch := make(map[trace.SpanID]sdktrace.ReadOnlySpan, len(spans))
+	children := make([]sdktrace.ReadOnlySpan, 0, len(spans))
+	for _, s := range spans {
+		if s == nil {
+			continue
+		}
+		id := s.SpanContext().SpanID()
+		_, seen := state.known[id]
+		if _, dup := batch[id]; dup || seen || (state.root != nil && state.root.SpanContext().SpanID() == id) {
+			log.add(Dropped, "duplicate span id")
+			continue
+		}
+		if IsLocalRoot(s) && state.root == nil && root == nil {
+			root = s
+			batch[id] = s
+			continue
+		}
+		if b.traceID == (trace.TraceID{}) {
+			b.traceID = s.SpanContext().TraceID()
+		}
+		batch[id] = s
+		children = append(children, s)
+	}
+	newRoot := root != nil
+	if newRoot {
+		state.root = root
+	}
+	if state.root != nil {
+		b.traceID = state.root.SpanContext().TraceID()
+	}
+
+	plan := RunPlan{TraceID: b.traceID}
+	plan.Agent = t.agent(resourceOf(state.root, children), log)
+	if state.root != nil {
+		plan.RootSpanID = state.root.SpanContext().SpanID()
+	}
+
+	// Parents first: order by depth within this part, then start time.
+	rootID := plan.RootSpanID
+	depth := make(map[trace.SpanID]int, len(children))
+	parentOf := func(s sdktrace.ReadOnlySpan) (string, bool) {
+		p := s.Parent()
+		pid := p.SpanID()
+		switch {
+		case !p.IsValid() || p.IsRemote():
+			return "", false
+		case pid == s.SpanContext().SpanID():
+			log.add(Altered, "span is its own parent: attached at run level")
+			return "", true
+		case rootID.IsValid() && pid == rootID:
+			return "", true
+		}
+		if _, ok := state.known[pid]; ok {
+			return SpanUUID(b.traceID, pid), true
+		}
+		if _, ok := batch[pid]; ok {
+			return SpanUUID(b.traceID, pid), true
+		}
+		log.add(Altered, "parent span not seen: attached at run level")
+		return "", false
+	}
+	var depthOf func(s sdktrace.ReadOnlySpan, guard int) int
+	depthOf = func(s sdktrace.ReadOnlySpan, guard int) int {
+		id := s.SpanContext().SpanID()
+		if d, ok := depth[id]; ok {
+			return d
+		}
+		d := 0
+		pid := s.Parent().SpanID()
+		if p, ok := batch[pid]; ok && pid != id && pid != rootID && guard < len(batch) && !IsLocalRoot(p) {
+			d = depthOf(p, guard+1) + 1
+		}
+		depth[id] = d
+		return d
+	}
+	for _, s := range children {
+		depthOf(s, 0)
+	}
+	sort.SliceStable(children, func(i, j int) bool {
+		di, dj := depth[children[i].SpanContext().SpanID()], depth[children[j].SpanContext().SpanID()]
+		if di != dj {
+			return di < dj
+		}
+		return children[i].StartTime().Before(children[j].StartTime())
+	})
+
+	for _, s := range children {
+		a := newAttrs(s.Attributes())
+		class := classify(a, log)
+		id := s.SpanContext().SpanID()
+		uuid := SpanUUID(b.traceID, id)
+		parent, _ := parentOf(s)
+		// A parent that was placed after its child (a cycle) would be
+		// refused by the server: only name parents already planned.
+		if parent != "" {
+			if _, ok := state.known[s.Parent().SpanID()]; !ok {
+				log.add(Altered, "span parent cycle: attached at run level")
+				parent = ""
+			}
+		}
+		op := SpanOp{OTelSpanID: id, Create: wire.CreateSpanRequest{
+			ID: uuid, Name: b.z.str(s.Name()), ParentID: parent,
+			StartTime: b.time(s.StartTime(), "span start time"),
+			Metadata:  b.spanMetadata(s, class),
+		}}
+		end := s.EndTime()
+		if !end.IsZero() && s.StartTime().After(end) {
+			log.add(Altered, "span ends before it starts: end set to start")
+			end = s.StartTime()
+		}
+		op.Close = wire.CloseSpanRequest{EndTime: b.time(end, "span end time")}
+		if op.Close.EndTime == "" {
+			op.Close.EndTime = op.Create.StartTime
+		}
+		if op.Close.EndTime == "" {
+			// The close requires a time and neither is usable: the
+			// server's clock stands in for the start, so the current
+			// time stands in for the end.
+			op.Close.EndTime = formatTime(time.Now())
+		}
+		state.known[id] = struct{}{}
+		plan.Spans = append(plan.Spans, op)
+		plan.Events = append(plan.Events, b.spanEvents(s, a, class, uuid, &state.totals)...)
+	}
+
+	if newRoot {
+		a := newAttrs(state.root.Attributes())
+		class := classify(a, log)
+		plan.Events = append(append([]wire.EmitEventRequest(nil), b.spanEvents(state.root, a, class, "", &state.totals)...), plan.Events...)
+		if t.cfg.LifecycleEvents {
+			plan.Events = append(plan.Events, b.runLifecycle(state.root)...)
+		}
+	}
+	plan.Start = b.start(state.root)
+	if state.root != nil && (newRoot || len(plan.Spans) > 0) {
+		end := b.end(state.root, state.totals)
+		plan.End = &end
+	}
+	plan.Issues = log.issues()
+	return plan
+}
+
+// resourceOf picks the resource of the run: the root's, else any span's.
+func resourceOf(root sdktrace.ReadOnlySpan, others []sdktrace.ReadOnlySpan) *resource.Resource {
+	if root != nil {
+		return root.Resource()
+	}
+	for _, s := range others {
+		if r := s.Resource(); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// time formats a span or event time, reporting times it cannot send.
+func (b *builder) time(t time.Time, what string) string {
+	s := formatTime(t)
+	if s == "" {
+		b.log.add(Altered, what+" missing or out of range: server time used")
+	}
+	return s
+}
+
+// otelInfo describes an OTel span for the metadata of its run or span.
+func (b *builder) otelInfo(s sdktrace.ReadOnlySpan) wire.Object {
+	sc := s.SpanContext()
+	info := wire.Object{
+		"trace_id": sc.TraceID().String(),
+		"span_id":  sc.SpanID().String(),
+		"kind":     s.SpanKind().String(),
+		"status":   s.Status().Code.String(),
+	}
+	if p := s.Parent(); p.IsValid() {
+		info["parent_span_id"] = p.SpanID().String()
+		if p.IsRemote() {
+			info["parent_remote"] = true
+		}
+	}
+	if d := s.Status().Description; d != "" {
+		info["status_description"] = b.z.str(d)
+	}
+	if sc := s.InstrumentationScope(); sc.Name != "" {
+		info["scope"] = b.z.str(sc.Name)
+	}
+	if n := s.DroppedAttributes(); n > 0 {
+		info["dropped_attributes"] = n
+	}
+	if n := s.DroppedEvents(); n > 0 {
+		info["dropped_events"] = n
+	}
+	if n := s.DroppedLinks(); n > 0 {
+		info["dropped_links"] = n
+	}
+	return info
+}
+
+// spanMetadata is a span's attributes plus its OTel identity under "otel".
+func (b *builder) spanMetadata(s sdktrace.ReadOnlySpan, class spanClass) wire.Object {
+	info := b.otelInfo(s)
+	if class.category != "" {
+		info["category"] = string(class.category)
+	}
+	return b.withReserved(b.metadata(s.Attributes(), nil), wire.Object{"otel": info})
+}
+
+// withReserved returns the attribute metadata m with the entries of
+// reserved, which the payload limit never removes: m is fitted into the
+// room they leave. Attributes of a reserved name are replaced, and reported.
+func (b *builder) withReserved(m, reserved wire.Object) wire.Object {
+	if m == nil {
+		m = wire.Object{}
+	}
+	for k := range reserved {
+		if _, taken := m[k]; taken {
+			b.log.add(Altered, "attribute "+k+" replaced by a reserved metadata key")
+			delete(m, k)
+		}
+	}
+	room, _ := jsonSizes(reserved)
+	m = b.z.fitTo(m, b.t.cfg.MaxPayloadBytes-room+1)
+	for k, v := range reserved {
+		m[k] = v
+	}
+	return b.z.fit(m)
+}
+
+// start builds the run-creation body from the root span, if known.
+func (b *builder) start(root sdktrace.ReadOnlySpan) wire.StartRunRequest {
+	req := wire.StartRunRequest{TriggerType: string(semconv.TriggerUnknown)}
+	if root == nil {
+		return req
+	}
+	a := newAttrs(root.Attributes())
+	if u, ok := a.str(string(semconv.RunUserIDKey)); ok {
+		if id, ok := normalizeUUID(u); ok {
+			req.UserID = id
+		} else {
+			b.log.add(Altered, "ezop.run.user_id is not a UUID: kept in run metadata only")
+		}
+	}
+	tt, hasTT := a.str(string(semconv.RunTriggerTypeKey))
+	switch trig := semconv.TriggerType(norm(tt)); {
+	case hasTT && trig == semconv.TriggerAgent:
+		// The server requires a parent run with trigger type agent, which a
+		// single process cannot name.
+		b.log.add(Altered, "ezop.run.trigger_type agent without a parent run: sent as unknown")
+	case hasTT && trig.Valid():
+		req.TriggerType = string(trig)
+	case hasTT:
+		b.log.add(Altered, "ezop.run.trigger_type outside the server's set: inferred instead")
+		fallthrough
+	default:
+		if route, ok := a.str("http.route"); ok && root.SpanKind() == trace.SpanKindServer {
+			req.TriggerType = string(semconv.TriggerAPI)
+			req.TriggerID = b.z.str(route)
+		}
+	}
+	if id, ok := a.str(string(semconv.RunTriggerIDKey)); ok {
+		req.TriggerID = b.z.str(id)
+	}
+	return req
+}
+
+// end builds the run's final PATCH. Its metadata is complete, because the
+// server replaces what it stored.
+func (b *builder) end(root sdktrace.ReadOnlySpan, totals Totals) wire.EndRunRequest {
+	a := newAttrs(root.Attributes())
+	info := b.otelInfo(root)
+	info["name"] = b.z.str(root.Name())
+	start, end := root.StartTime(), root.EndTime()
+	if s := formatTime(start); s != "" {
+		info["start_time"] = s
+	}
+	if e := formatTime(end); e != "" {
+		info["end_time"] = e
+	}
+	if validTime(start) && validTime(end) && !end.Before(start) {
+		info["duration_ms"] = float64(end.Sub(start).Microseconds()) / 1000
+	}
+	reserved := wire.Object{"otel": info, "totals": totals.object()}
+
+	req := wire.EndRunRequest{Status: string(semconv.RunStatusSuccess)}
+	var message string
+	if root.Status().Code == codes.Error {
+		req.Status = string(semconv.RunStatusFailed)
+		message = root.Status().Description
+		if message == "" {
+			// An attribute: the redaction hook decides, as for the
+			// exception event itself.
+			m, keep := b.z.redact(keyExceptionMessage, exceptionMessage(root))
+			message, _ = m.(string)
+			if !keep {
+				message = ""
+			}
+		}
+	}
+	if v, ok := a.str(string(semconv.RunStatusKey)); ok {
+		requested := semconv.RunStatus(norm(v))
+		sent, changed, ok := requested.Accepted()
+		switch {
+		case ok && sent != semconv.RunStatusRunning:
+			req.Status = string(sent)
+			if changed {
+				reserved["requested_status"] = string(requested)
+				b.log.add(Altered, "ezop.run.status "+string(requested)+" sent as "+string(sent))
+			}
+		default:
+			b.log.add(Altered, "ezop.run.status not success, failed, partial or canceled: ignored")
+		}
+	}
+	if m, ok := a.str(string(semconv.RunMessageKey)); ok {
+		message = m
+	}
+	if message != "" {
+		m := b.z.str(message)
+		req.Message = &m
+	}
+	req.Metadata = b.withReserved(b.metadata(root.Attributes(), nil), reserved)
+	return req
+}
+
+// exceptionMessage returns the message of the span's first exception event.
+func exceptionMessage(s sdktrace.ReadOnlySpan) string {
+	for _, e := range s.Events() {
+		if e.Name != exceptionEventName {
+			continue
+		}
+		if m, ok := newAttrs(e.Attributes).str(keyExceptionMessage); ok {
+			return m
+		}
+	}
+	return ""
+}
+
+// object renders totals for run metadata; counts never reported are left
+// out rather than shown as 0.
+func (t Totals) object() wire.Object {
+	o := wire.Object{
+		"llm_calls":  t.LLMCalls,
+		"tool_calls": t.ToolCalls,
+		"errors":     t.Errors,
+	}
+	if t.inputReported {
+		o["input_tokens"] = t.InputTokens
+	}
+	if t.outputReported {
+		o["output_tokens"] = t.OutputTokens
+	}
+	if t.CostReported {
+		o["cost"] = t.Cost
+	}
+	return o
+}
+
+// runLifecycle returns the agent_run_* events of a run, when enabled.
+func (b *builder) runLifecycle(root sdktrace.ReadOnlySpan) []wire.EmitEventRequest {
+	sc := root.SpanContext()
+	endType := semconv.TypeAgentRunCompleted
+	if root.Status().Code == codes.Error {
+		endType = semconv.TypeAgentRunFailed
+	}
+	return []wire.EmitEventRequest{
+		{ID: eventUUID(sc.TraceID(), sc.SpanID(), "run_started", 0), Name: b.z.str(root.Name()), Category: string(semconv.CategoryAgent), Type: string(semconv.TypeAgentRunStarted), Timestamp: formatTime(root.StartTime())},
+		{ID: eventUUID(sc.TraceID(), sc.SpanID(), "run_ended", 0), Name: b.z.str(root.Name()), Category: string(semconv.CategoryAgent), Type: string(endType), Timestamp: formatTime(root.EndTime())},
+	}
+}
