@@ -1,0 +1,64 @@
+// Package exporter is an OpenTelemetry trace exporter
+// (sdktrace.SpanExporter) that reports AI-agent work to Ezop, the
+// agent-observability platform.
+//
+// Each trace's local root span (a span without a parent, or whose parent is
+// in another process) becomes an Ezop run of the agent the resource names;
+// the root's descendants become Ezop spans with the same parent links, and
+// span events plus GenAI attributes (model, token usage, tool calls,
+// errors) become categorized Ezop events. Package bridge does the
+// translation; this package buffers, schedules and sends.
+//
+// Use it with a batching span processor:
+//
+//	exp, err := exporter.New(ctx) // EZOP_API_URL, EZOP_API_KEY
+//	if err != nil { ... }
+//	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+//	defer tp.Shutdown(ctx)
+//
+// # Buffering
+//
+// Spans reach an exporter as they end, children before their parents, a
+// trace often over several batches. A run is sent when its root span has
+// ended: the root and the descendants seen so far, then descendants that
+// end later, to the same run. Spans whose root has not ended wait for it,
+// at most the root wait (WithRootWait, 30s); then they are sent without it
+// as a run that stays running, which the root completes if it comes later.
+// Finished traces are remembered (the last 4096) so that late spans join
+// their run instead of starting a new one.
+//
+// Waiting spans are bounded by WithMaxTraces, WithMaxSpansPerTrace and
+// WithMaxBufferedSpans (the last also counts spans being sent). Beyond a
+// bound the new span is dropped and counted.
+//
+// # Sending
+//
+// Ezop assigns agent, version and run ids, and refuses a span whose parent
+// is not stored yet or an event whose span is not. For each run the
+// exporter therefore registers the agent and its version (once per agent
+// and version, cached), starts the run, creates spans parents first, then
+// closes spans and emits events, and ends the run last. Requests that do
+// not depend on one another go in parallel, up to WithConcurrency over all
+// runs, so a run takes about as many round trips as its span tree is deep,
+// plus a few (agent and version registration, run start, the last closes
+// and events, run end). The parts of one run are sent in order; different
+// runs go in parallel.
+//
+// ExportSpans returns once the runs completed by its batch are delivered,
+// so TracerProvider.ForceFlush means the finished work is on Ezop. The
+// exporter's own ForceFlush (which the TracerProvider does not call) also
+// sends the spans still waiting for their root. Shutdown sends everything,
+// waiting spans included, within its context's deadline, then refuses new
+// spans.
+//
+// # Failures
+//
+// Transient failures are retried by the client (WithRetry). What is not
+// delivered in the end (a request the server refuses, retries given up, a
+// full buffer) is counted in Stats by reason, and reported through the
+// error handler (WithErrorHandler, otel.Handle by default) as a *DropError,
+// at most once a minute per reason. A refused API key pauses sending for a
+// minute: what comes meanwhile is dropped and counted without a request.
+// The application is never blocked or failed by the exporter beyond the
+// contexts it passes.
+package exporter
