@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ezopotel/ezop-otel-go/internal/wire"
 	"github.com/ezopotel/ezop-otel-go/semconv"
 )
 
@@ -103,6 +104,7 @@ var (
 		"rpc.system", "http.route", "ezop.run.status", "ezop.run.message", "ezop.run.user_id", "ezop.run.trigger_type",
 		"ezop.run.trigger_id", "gen_ai.retrieval.documents", "gen_ai.data_source.id", "otel", "totals",
 		"requested_status", "app.secret", "app.mask", "app.hook", "app.x", "content", "ezop_otel_removed_keys",
+		"gen_ai.agent.name", "ezop.agent.name", "ezop.agent.owner", "ezop.agent.version",
 	}
 	fuzzEventKeys = []string{
 		"ezop.event.category", "ezop.event.type", "ezop.event.subtype", "ezop.event.iteration_id",
@@ -379,6 +381,12 @@ func decodeFuzzInput(data []byte) fuzzInput {
 		}
 		s.Status = sdktrace.Status{Code: codes.Code(f.n(3)), Description: f.str()}
 		s.Attributes = f.attrs(fuzzSpanKeys, 6)
+		if f.n(5) == 0 {
+			// An invocation of another agent: a child run.
+			s.Attributes = append(s.Attributes,
+				attribute.String("gen_ai.operation.name", "invoke_agent"),
+				attribute.String("gen_ai.agent.name", f.pick([]string{"researcher", "writer", "bot", f.str()})))
+		}
 		for range f.n(4) {
 			e := sdktrace.Event{Name: f.pick(fuzzEventNames), Time: f.time(), Attributes: f.attrs(fuzzEventKeys, 4)}
 			if f.n(4) == 0 {
@@ -417,7 +425,7 @@ func fuzzRedact(key string, v any) (any, bool) {
 
 // checkFuzzInput checks the fuzz properties on in and returns how many of
 // its plans had no issues (and so were checked for faithfulness).
-func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
+func checkFuzzInput(t *testing.T, in fuzzInput) (faithful, childRuns int) {
 	tr := NewTranslator(in.cfg)
 	budget := tr.cfg.MaxEventsPerSpan
 	var st RunState
@@ -446,8 +454,10 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
 			root = first[p.RootSpanID]
 		}
 		dups := issueCount(p, Dropped, "duplicate span id")
-		if got := btoi(newRoot) + len(p.Spans) + dups; got != len(part) {
-			fail("%d spans in, %d accounted for (root %v, %d sent, %d duplicates)", len(part), got, newRoot, len(p.Spans), dups)
+		spans, events := flattenRuns(p)
+		childRuns += len(p.ChildRuns)
+		if got := btoi(newRoot) + len(spans) + dups; got != len(part) {
+			fail("%d spans in, %d accounted for (root %v, %d sent, %d duplicates)", len(part), got, newRoot, len(spans), dups)
 		}
 
 		// No object is larger than MaxPayloadBytes.
@@ -464,11 +474,11 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
 		if newRoot {
 			translated = append(translated, sent{first[p.RootSpanID], ""})
 		}
-		for _, op := range p.Spans {
-			translated = append(translated, sent{first[op.OTelSpanID], op.Create.ID})
+		for _, rs := range spans {
+			translated = append(translated, sent{first[rs.op.OTelSpanID], rs.op.Create.ID})
 		}
 		byID := map[string]int{}
-		for i, e := range p.Events {
+		for i, e := range events {
 			byID[e.ID] = i
 		}
 		over := 0
@@ -482,7 +492,7 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
 				if !ok {
 					fail("event %d of span %v not sent", i, ts.s.SpanContext().SpanID())
 				}
-				if e := p.Events[j]; e.SpanID != ts.sid {
+				if e := events[j]; e.SpanID != ts.sid {
 					fail("event %q on span %q, want %q", oe.Name, e.SpanID, ts.sid)
 				}
 			}
@@ -492,10 +502,11 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
 		}
 
 		// Parents: the OTel parent, or run level and reported.
-		for _, op := range p.Spans {
+		for _, rs := range spans {
+			op := rs.op
 			s := first[op.OTelSpanID]
 			par := s.Parent()
-			local := par.IsValid() && !par.IsRemote() && par.SpanID() != p.RootSpanID
+			local := par.IsValid() && !par.IsRemote() && par.SpanID() != p.RootSpanID && par.SpanID() != rs.runRoot
 			if op.Create.ParentID != "" {
 				if !local || par.SpanID() == s.SpanContext().SpanID() || op.Create.ParentID != SpanUUID(testTraceID, par.SpanID()) {
 					fail("span %v sent under %s, OTel parent %v", op.OTelSpanID, op.Create.ParentID, par.SpanID())
@@ -505,7 +516,7 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
 			}
 		}
 
-		if len(p.Issues) == 0 {
+		if len(p.Issues) == 0 && len(p.ChildRuns) == 0 {
 			faithful++
 			checkFaithful(t, p, first, root, fail)
 			for _, ts := range translated {
@@ -513,12 +524,40 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful int) {
 			}
 		}
 	}
-	return faithful
+	return faithful, childRuns
 }
 
-// payloadOverLimit names an object of p that encodes to more than limit
-// bytes, or returns "".
+// runSpan is a span operation of a plan or of one of its child runs, with
+// the OTel id of that run's root (the invoking span for a child run).
+type runSpan struct {
+	op      SpanOp
+	runRoot trace.SpanID
+}
+
+// flattenRuns lists the spans and events of p and of its child runs.
+func flattenRuns(p RunPlan) ([]runSpan, []wire.EmitEventRequest) {
+	var spans []runSpan
+	for _, op := range p.Spans {
+		spans = append(spans, runSpan{op, p.RootSpanID})
+	}
+	events := append([]wire.EmitEventRequest(nil), p.Events...)
+	for _, c := range p.ChildRuns {
+		for _, op := range c.Plan.Spans {
+			spans = append(spans, runSpan{op, c.Key})
+		}
+		events = append(events, c.Plan.Events...)
+	}
+	return spans, events
+}
+
+// payloadOverLimit names an object of p (or of its child runs) that
+// encodes to more than limit bytes, or returns "".
 func payloadOverLimit(p RunPlan, limit int) string {
+	for _, c := range p.ChildRuns {
+		if m := payloadOverLimit(c.Plan, limit); m != "" {
+			return "child run " + c.Key.String() + ": " + m
+		}
+	}
 	check := func(where string, o map[string]any) string {
 		if n := len(jsonOf(o)); o != nil && n > limit {
 			return fmt.Sprintf("%s: %d bytes over MaxPayloadBytes %d: %.300s", where, n, limit, jsonOf(o))
@@ -687,7 +726,7 @@ func TestFuzzPropertiesRun(t *testing.T) {
 	if testing.Short() {
 		n = 50
 	}
-	faithful := 0
+	faithful, childRuns := 0, 0
 	for i := range n {
 		data := make([]byte, 64+i%512)
 		for j := range data {
@@ -697,7 +736,10 @@ func TestFuzzPropertiesRun(t *testing.T) {
 			data[j] = byte(rng)
 		}
 		in := decodeFuzzInput(data)
-		t.Run(fmt.Sprint(i), func(t *testing.T) { faithful += checkFuzzInput(t, in) })
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			f, c := checkFuzzInput(t, in)
+			faithful, childRuns = faithful+f, childRuns+c
+		})
 		if t.Failed() {
 			t.Logf("input bytes: %q", data)
 			return
@@ -707,5 +749,9 @@ func TestFuzzPropertiesRun(t *testing.T) {
 	if faithful < n/20 {
 		t.Errorf("only %d of %d inputs produced a plan without issues", faithful, n)
 	}
-	t.Logf("%d plans without issues checked for faithfulness", faithful)
+	// So must the child runs of invoked agents.
+	if childRuns == 0 {
+		t.Errorf("no input produced a child run")
+	}
+	t.Logf("%d plans without issues checked for faithfulness, %d child runs", faithful, childRuns)
 }

@@ -54,6 +54,9 @@ type RunPlan struct {
 	// End is the run's final PATCH, nil while the root span has not ended.
 	// Its metadata is complete: the server replaces stored metadata.
 	End *wire.EndRunRequest
+	// ChildRuns are the runs of other agents that this run's agent
+	// invoked, parents first (see ChildRun).
+	ChildRuns []ChildRun
 	// Issues counts what the translation dropped or altered, by reason.
 	Issues []Issue
 }
@@ -68,7 +71,7 @@ type SpanOp struct {
 
 // Empty reports whether the plan has nothing to send.
 func (p *RunPlan) Empty() bool {
-	return len(p.Spans) == 0 && len(p.Events) == 0 && p.End == nil
+	return len(p.Spans) == 0 && len(p.Events) == 0 && p.End == nil && len(p.ChildRuns) == 0
 }
 
 // IssueKind says whether data was lost or changed.

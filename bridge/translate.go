@@ -26,29 +26,31 @@ type builder struct {
 // ended, and any of its descendants; a run may be translated in parts (spans
 // arriving in several batches, or before their root), each call passing the
 // same state. Spans already translated through state are skipped. The
-// caller keeps spans; Translate keeps only the root span in state.
+// caller keeps spans; Translate keeps only root spans in state.
+//
+// A span that invokes another agent (see [RunPlan.ChildRuns]) starts a
+// child run: its descendants go to that run, and it stays a span of the
+// run that invoked it.
 func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) RunPlan {
 	log := &issueLog{}
 	b := &builder{t: t, z: sanitizer{t: t, issues: log}, log: log}
-	if state.known == nil {
-		state.known = make(map[trace.SpanID]struct{})
-	}
+	state.init()
 
 	// Pick the root and drop what was already translated.
 	var root sdktrace.ReadOnlySpan
 	batch := make(map[trace.SpanID]sdktrace.ReadOnlySpan, len(spans))
-	children := make([]sdktrace.ReadOnlySpan, 0, len(spans))
+	rest := make([]sdktrace.ReadOnlySpan, 0, len(spans))
 	for _, s := range spans {
 		if s == nil {
 			continue
 		}
 		id := s.SpanContext().SpanID()
-		_, seen := state.known[id]
-		if _, dup := batch[id]; dup || seen || (state.root != nil && state.root.SpanContext().SpanID() == id) {
+		_, seen := state.owner[id]
+		if _, dup := batch[id]; dup || seen || (state.run.root != nil && state.run.root.SpanContext().SpanID() == id) {
 			log.add(Dropped, "duplicate span id")
 			continue
 		}
-		if IsLocalRoot(s) && state.root == nil && root == nil {
+		if IsLocalRoot(s) && state.run.root == nil && root == nil {
 			root = s
 			batch[id] = s
 			continue
@@ -57,25 +59,58 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 			b.traceID = s.SpanContext().TraceID()
 		}
 		batch[id] = s
-		children = append(children, s)
+		rest = append(rest, s)
 	}
 	newRoot := root != nil
 	if newRoot {
-		state.root = root
+		state.run.root = root
 	}
-	if state.root != nil {
-		b.traceID = state.root.SpanContext().TraceID()
+	if state.run.root != nil {
+		b.traceID = state.run.root.SpanContext().TraceID()
 	}
 
 	plan := RunPlan{TraceID: b.traceID}
-	plan.Agent = t.agent(resourceOf(state.root, children), log)
-	if state.root != nil {
-		plan.RootSpanID = state.root.SpanContext().SpanID()
+	plan.Agent = t.agent(resourceOf(state.run.root, rest), log)
+	if state.run.root != nil {
+		plan.RootSpanID = state.run.root.SpanContext().SpanID()
+	}
+
+	groups, order := b.assignRuns(state, plan.Agent, batch, rest)
+	b.runPart(&plan, &state.run, newRoot, groups[trace.SpanID{}], false)
+	for _, key := range order {
+		ch := state.children[key]
+		child := ChildRun{Key: key, Parent: ch.parent, Plan: RunPlan{TraceID: b.traceID, Agent: ch.agent}}
+		inv, isNew := batch[key], false
+		if inv != nil && ch.run.root == nil {
+			ch.run.root, isNew = inv, true
+		}
+		child.Plan.RootSpanID = key
+		b.runPart(&child.Plan, &ch.run, isNew, groups[key], true)
+		if !child.Plan.Empty() {
+			plan.ChildRuns = append(plan.ChildRuns, child)
+		}
+	}
+	plan.Issues = log.issues()
+	return plan
+}
+
+// runPart fills plan with the operations of spans, all of one run whose
+// state is st; newRoot says st.root was seen for the first time. The
+// root of a child run is the span that invoked its agent: a span of the
+// parent run, whose events stay there.
+func (b *builder) runPart(plan *RunPlan, st *runState, newRoot bool, spans []sdktrace.ReadOnlySpan, child bool) {
+	var rootID trace.SpanID
+	if st.root != nil {
+		rootID = st.root.SpanContext().SpanID()
+	}
+	log := b.log
+	group := make(map[trace.SpanID]sdktrace.ReadOnlySpan, len(spans))
+	for _, s := range spans {
+		group[s.SpanContext().SpanID()] = s
 	}
 
 	// Parents first: order by depth within this part, then start time.
-	rootID := plan.RootSpanID
-	depth := make(map[trace.SpanID]int, len(children))
+	depth := make(map[trace.SpanID]int, len(spans))
 	parentOf := func(s sdktrace.ReadOnlySpan) (string, bool) {
 		p := s.Parent()
 		pid := p.SpanID()
@@ -88,10 +123,10 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 		case rootID.IsValid() && pid == rootID:
 			return "", true
 		}
-		if _, ok := state.known[pid]; ok {
+		if _, ok := st.known[pid]; ok {
 			return SpanUUID(b.traceID, pid), true
 		}
-		if _, ok := batch[pid]; ok {
+		if _, ok := group[pid]; ok {
 			return SpanUUID(b.traceID, pid), true
 		}
 		log.add(Altered, "parent span not seen: attached at run level")
@@ -105,24 +140,24 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 		}
 		d := 0
 		pid := s.Parent().SpanID()
-		if p, ok := batch[pid]; ok && pid != id && pid != rootID && guard < len(batch) && !IsLocalRoot(p) {
+		if p, ok := group[pid]; ok && pid != id && pid != rootID && guard < len(group) && !IsLocalRoot(p) {
 			d = depthOf(p, guard+1) + 1
 		}
 		depth[id] = d
 		return d
 	}
-	for _, s := range children {
+	for _, s := range spans {
 		depthOf(s, 0)
 	}
-	sort.SliceStable(children, func(i, j int) bool {
-		di, dj := depth[children[i].SpanContext().SpanID()], depth[children[j].SpanContext().SpanID()]
+	sort.SliceStable(spans, func(i, j int) bool {
+		di, dj := depth[spans[i].SpanContext().SpanID()], depth[spans[j].SpanContext().SpanID()]
 		if di != dj {
 			return di < dj
 		}
-		return children[i].StartTime().Before(children[j].StartTime())
+		return spans[i].StartTime().Before(spans[j].StartTime())
 	})
 
-	for _, s := range children {
+	for _, s := range spans {
 		a := newAttrs(s.Attributes())
 		class := classify(a, log)
 		id := s.SpanContext().SpanID()
@@ -131,7 +166,7 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 		// A parent that was placed after its child (a cycle) would be
 		// refused by the server: only name parents already planned.
 		if parent != "" {
-			if _, ok := state.known[s.Parent().SpanID()]; !ok {
+			if _, ok := st.known[s.Parent().SpanID()]; !ok {
 				log.add(Altered, "span parent cycle: attached at run level")
 				parent = ""
 			}
@@ -156,26 +191,28 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 			// time stands in for the end.
 			op.Close.EndTime = formatTime(time.Now())
 		}
-		state.known[id] = struct{}{}
+		st.known[id] = struct{}{}
 		plan.Spans = append(plan.Spans, op)
-		plan.Events = append(plan.Events, b.spanEvents(s, a, class, uuid, &state.totals)...)
+		plan.Events = append(plan.Events, b.spanEvents(s, a, class, uuid, &st.totals)...)
 	}
 
-	if newRoot {
-		a := newAttrs(state.root.Attributes())
+	if newRoot && !child {
+		a := newAttrs(st.root.Attributes())
 		class := classify(a, log)
-		plan.Events = append(append([]wire.EmitEventRequest(nil), b.spanEvents(state.root, a, class, "", &state.totals)...), plan.Events...)
-		if t.cfg.LifecycleEvents {
-			plan.Events = append(plan.Events, b.runLifecycle(state.root)...)
-		}
+		plan.Events = append(append([]wire.EmitEventRequest(nil), b.spanEvents(st.root, a, class, "", &st.totals)...), plan.Events...)
 	}
-	plan.Start = b.start(state.root)
-	if state.root != nil && (newRoot || len(plan.Spans) > 0) {
-		end := b.end(state.root, state.totals)
+	if newRoot && b.t.cfg.LifecycleEvents {
+		plan.Events = append(plan.Events, b.runLifecycle(st.root)...)
+	}
+	plan.Start = b.start(st.root)
+	if child {
+		plan.Start.TriggerType = string(semconv.TriggerAgent)
+		plan.Start.TriggerID = ""
+	}
+	if st.root != nil && (newRoot || len(plan.Spans) > 0) {
+		end := b.end(st.root, st.totals)
 		plan.End = &end
 	}
-	plan.Issues = log.issues()
-	return plan
 }
 
 // resourceOf picks the resource of the run: the root's, else any span's.

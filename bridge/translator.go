@@ -102,20 +102,47 @@ func IsLocalRoot(s sdktrace.ReadOnlySpan) bool {
 
 // RunState is what the translation remembers about one run between the
 // translations of its parts (spans of one trace may arrive in many
-// batches, some after the root). The zero value is a run not yet seen. A
-// RunState is not safe for concurrent use.
+// batches, some after the root), including the child runs of agents it
+// invoked. The zero value is a run not yet seen. A RunState is not safe for
+// concurrent use.
 type RunState struct {
-	root      sdktrace.ReadOnlySpan
-	known     map[trace.SpanID]struct{}
-	totals    Totals
-	startDone bool
+	run runState
+	// owner maps every span translated so far to the run it went to: the
+	// zero id for this run, else the key of a child run.
+	owner map[trace.SpanID]trace.SpanID
+	// children are the child runs by key (the invoking span's id).
+	children map[trace.SpanID]*childState
+}
+
+// runState is what the translation remembers about one run, top or child.
+type runState struct {
+	root   sdktrace.ReadOnlySpan
+	known  map[trace.SpanID]struct{}
+	totals Totals
+}
+
+// childState is a child run: its own state, the run that invoked it and
+// its agent.
+type childState struct {
+	run    runState
+	parent trace.SpanID
+	agent  AgentSpec
+}
+
+func (s *RunState) init() {
+	if s.owner == nil {
+		s.owner = make(map[trace.SpanID]trace.SpanID)
+		s.children = make(map[trace.SpanID]*childState)
+		s.run.known = make(map[trace.SpanID]struct{})
+	}
 }
 
 // RootSeen reports whether the run's root span has been translated.
-func (s *RunState) RootSeen() bool { return s.root != nil }
+func (s *RunState) RootSeen() bool { return s.run.root != nil }
 
-// Totals returns the run's totals over everything translated so far.
-func (s *RunState) Totals() Totals { return s.totals }
+// Totals returns the run's totals over everything translated so far (its
+// own spans, not those of its child runs).
+func (s *RunState) Totals() Totals { return s.run.totals }
 
 // Totals sums what a run did, for the run's metadata. Counts of things
 // never reported are absent in the metadata, not zero.

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ezopotel/ezop-otel-go/internal/wire"
 	"github.com/ezopotel/ezop-otel-go/semconv"
 )
@@ -32,12 +34,20 @@ const maxSentDepth = 48
 // planChecker validates the plans of one run in order: a plan may name
 // spans stored by earlier plans of the run.
 type planChecker struct {
-	spans  map[string]bool // span ids stored by earlier plans
+	spans  map[string]bool // span ids stored in this run by earlier plans
 	events map[string]bool // event ids stored by earlier plans
+	// allSpans holds span ids stored in any run: the server refuses a
+	// span id stored anywhere.
+	allSpans map[string]bool
+	// child says the checker is for a child run, whose start names its
+	// parent run (filled by the sender); children are the checkers of the
+	// child runs seen so far, by key.
+	child    bool
+	children map[trace.SpanID]*planChecker
 }
 
 func newPlanChecker() *planChecker {
-	return &planChecker{spans: map[string]bool{}, events: map[string]bool{}}
+	return &planChecker{spans: map[string]bool{}, events: map[string]bool{}, allSpans: map[string]bool{}, children: map[trace.SpanID]*planChecker{}}
 }
 
 // requireValid fails tb with every rule p breaks, then records p's spans
@@ -100,14 +110,16 @@ func (c *planChecker) check(p RunPlan) []string {
 		add("start: user_id %q is not a canonical UUID", st.UserID)
 	}
 	if st.ParentRunID != "" {
-		add("start: parent_run_id set without a parent run")
+		add("start: parent_run_id set by the translation (the sender fills it)")
 	}
 	switch tt := semconv.TriggerType(st.TriggerType); {
+	case c.child && tt != semconv.TriggerAgent:
+		add("start: child run with trigger_type %q, want agent", st.TriggerType)
 	case st.TriggerType == "":
 		// The server's default, unknown.
 	case !tt.Valid():
 		add("start: trigger_type %q outside the server's set", st.TriggerType)
-	case tt == semconv.TriggerAgent:
+	case tt == semconv.TriggerAgent && !c.child:
 		add("start: trigger_type agent requires a parent run")
 	}
 	checkText(add, "start trigger_id", st.TriggerID)
@@ -121,7 +133,7 @@ func (c *planChecker) check(p RunPlan) []string {
 		switch {
 		case !canonicalUUID.MatchString(id):
 			add("%s: id %q is not a canonical UUID", where, id)
-		case c.spans[id] || inPlan[id]:
+		case c.allSpans[id] || inPlan[id]:
 			add("%s: id %s already stored (the server answers 500)", where, id)
 		}
 		if pid := s.Create.ParentID; pid != "" {
@@ -197,9 +209,30 @@ func (c *planChecker) check(p RunPlan) []string {
 
 	for id := range inPlan {
 		c.spans[id] = true
+		c.allSpans[id] = true
 	}
 	for id := range evIDs {
 		c.events[id] = true
+	}
+
+	// Child runs: each its own run (spans and events may name only its
+	// own spans), parents listed before children.
+	for i, ch := range p.ChildRuns {
+		where := fmt.Sprintf("child run[%d] %s", i, ch.Key)
+		if len(ch.Plan.ChildRuns) > 0 {
+			add("%s: nested child runs must be listed in the top plan", where)
+		}
+		if ch.Parent.IsValid() && c.children[ch.Parent] == nil {
+			add("%s: parent run %s not listed before it", where, ch.Parent)
+		}
+		cc := c.children[ch.Key]
+		if cc == nil {
+			cc = &planChecker{spans: map[string]bool{}, events: c.events, allSpans: c.allSpans, child: true, children: map[trace.SpanID]*planChecker{}}
+			c.children[ch.Key] = cc
+		}
+		for _, e := range cc.check(ch.Plan) {
+			add("%s: %s", where, e)
+		}
 	}
 	return errs
 }
