@@ -146,7 +146,7 @@ func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, 
 
 	if failed && !hasError {
 		totals.Errors++
-		errObj := wire.Object{"type": "otel.status", "message": b.z.str(s.Status().Description)}
+		errObj := wire.Object{"type": "otel.status", "message": b.z.str(statusMessage(s, a))}
 		add("status_error", s.EndTime(), wire.EmitEventRequest{
 			Name: name, Category: string(semconv.CategoryError), Type: string(semconv.TypeErrorRaised),
 			Error: b.z.fit(errObj),
@@ -346,3 +346,25 @@ var lastTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 
 // norm lower-cases and trims, for comparing enum-like attribute values.
 func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// statusMessage says why a span failed: its status description, else what
+// the OTel conventions record of the failure (error.type, an HTTP or RPC
+// status code), so an error event never has an empty message.
+func statusMessage(s sdktrace.ReadOnlySpan, a attrs) string {
+	if d := s.Status().Description; d != "" {
+		return d
+	}
+	if t, ok := a.str("error.type"); ok {
+		return t
+	}
+	if c, ok := a.str("http.response.status_code"); ok {
+		return "HTTP status " + c
+	}
+	if c, ok := a.str("http.status_code"); ok {
+		return "HTTP status " + c
+	}
+	if c, ok := a.str("rpc.grpc.status_code"); ok {
+		return "gRPC status " + c
+	}
+	return "span status Error"
+}

@@ -175,7 +175,9 @@ type RetryConfig = client.RetryConfig
 // WithRetry sets how requests that failed for a transient reason (a
 // connection error, a 5xx answer, a 429) are retried. Default: retries on,
 // 500ms initial backoff growing to 5s, at most 60s per request, a 500 or a
-// quota 429 retried twice. A zero field takes its default.
+// quota 429 retried twice. Enabled must be true for any retry: the zero
+// RetryConfig turns retries off, as in OpenTelemetry's OTLP exporters. The
+// other zero fields take their defaults.
 func WithRetry(rc RetryConfig) Option {
 	return optionFunc(func(c config) config {
 		c.clientOpts = append(c.clientOpts, client.WithRetry(rc))

@@ -21,6 +21,11 @@ var _ sdktrace.SpanExporter = (*Exporter)(nil)
 // ErrShutdown is returned by ExportSpans after Shutdown.
 var ErrShutdown = errors.New("ezop exporter: exporter is shut down")
 
+// ErrAuth matches (with errors.Is) what the exporter reports through its
+// error handler when the Ezop API refused the API key (401 or 403), and
+// the drops counted while sending is paused because of it.
+var ErrAuth = client.ErrAuth
+
 // Drop reasons of the buffering.
 const (
 	reasonMaxTraces   = "buffer full: max traces"
@@ -51,6 +56,9 @@ type Exporter struct {
 	// server refused the API key; guarded by authMu.
 	authMu    sync.Mutex
 	authUntil time.Time
+
+	// quota pauses events once the plan's event quota is used up (send.go).
+	quota quotaGate
 
 	mu       sync.Mutex
 	traces   map[trace.TraceID]*traceState
@@ -400,7 +408,7 @@ func (e *Exporter) acceptTraceLocked(id trace.TraceID, spans []sdktrace.ReadOnly
 // buffered, never a root while another span can go) for the total limit.
 func (e *Exporter) trimLocked(g []sdktrace.ReadOnlySpan, fresh map[trace.SpanID]bool, over int) []sdktrace.ReadOnlySpan {
 	keep := g[:0:0]
-	var dropped int64
+	var dropped, roots int64
 	for i := len(g) - 1; i >= 0; i-- {
 		s := g[i]
 		if over > 0 && fresh[s.SpanContext().SpanID()] && !bridge.IsLocalRoot(s) {
@@ -414,7 +422,7 @@ func (e *Exporter) trimLocked(g []sdktrace.ReadOnlySpan, fresh map[trace.SpanID]
 		if fresh[keep[i].SpanContext().SpanID()] {
 			keep = append(keep[:i], keep[i+1:]...)
 			over--
-			dropped++
+			roots++ // only roots are left to drop here
 		}
 	}
 	// keep was built backwards.
@@ -422,6 +430,13 @@ func (e *Exporter) trimLocked(g []sdktrace.ReadOnlySpan, fresh map[trace.SpanID]
 		keep[i], keep[j] = keep[j], keep[i]
 	}
 	e.st.drop(kindSpan, reasonMaxSpans, dropped, nil)
+	// A root is its run's end: without it the run stays running, or is
+	// not created when nothing of it is left.
+	if len(keep) == 0 {
+		e.st.drop(kindRun, reasonMaxSpans, roots, nil)
+	} else {
+		e.st.drop(kindRun, "end: "+reasonMaxSpans, roots, nil)
+	}
 	return keep
 }
 
@@ -520,8 +535,9 @@ func (e *Exporter) translateLocked(ts *traceState, r trace.SpanID, spans []sdktr
 	}
 	j := &job{plan: plan, done: make(chan struct{})}
 	e.live[j] = struct{}{}
-	e.st.inflightSpans.Add(int64(len(plan.Spans)))
-	e.st.inflightE.Add(int64(len(plan.Events)))
+	nSpans, nEvents := planSize(&plan)
+	e.st.inflightSpans.Add(nSpans)
+	e.st.inflightE.Add(nEvents)
 	e.enqueue(rn, j)
 	return j
 }
@@ -567,12 +583,23 @@ func (e *Exporter) liveJobsLocked() []*job {
 
 // jobDone retires a job.
 func (e *Exporter) jobDone(j *job) {
-	e.st.inflightSpans.Add(-int64(len(j.plan.Spans)))
-	e.st.inflightE.Add(-int64(len(j.plan.Events)))
+	spans, events := planSize(&j.plan)
+	e.st.inflightSpans.Add(-spans)
+	e.st.inflightE.Add(-events)
 	e.mu.Lock()
 	delete(e.live, j)
 	e.mu.Unlock()
 	close(j.done)
+}
+
+// planSize counts the spans and events of p and of its child runs.
+func planSize(p *bridge.RunPlan) (spans, events int64) {
+	spans, events = int64(len(p.Spans)), int64(len(p.Events))
+	for i := range p.ChildRuns {
+		s, e := planSize(&p.ChildRuns[i].Plan)
+		spans, events = spans+s, events+e
+	}
+	return spans, events
 }
 
 func waitJobs(ctx context.Context, jobs []*job) error {

@@ -461,6 +461,9 @@ func TestAuthFailureStopsSending(t *testing.T) {
 	for _, err := range e.log.all() {
 		if strings.Contains(err.Error(), "refused the API key") {
 			authReports++
+			if !errors.Is(err, ErrAuth) {
+				t.Errorf("auth report %v does not match ErrAuth", err)
+			}
 		}
 		if strings.Contains(err.Error(), strings.Repeat("0", 64)) {
 			t.Errorf("API key in report: %v", err)

@@ -31,9 +31,13 @@ type run struct {
 	draining bool
 
 	// Owned by the drainer.
-	runID  string
-	ended  bool
-	failed map[string]struct{} // Ezop span ids whose create failed
+	runID   string
+	agentID string
+	// children are the child runs of agents this run invoked, by the OTel
+	// id of the invoking span (bridge.ChildRun.Key).
+	children map[trace.SpanID]*run
+	ended    bool
+	failed   map[string]struct{} // Ezop span ids whose create failed
 }
 
 // job is one plan to send; done is closed once it is delivered or given up
@@ -79,8 +83,36 @@ func (e *Exporter) drain(r *run) {
 // end once all of them were answered.
 func (e *Exporter) send(r *run, j *job) {
 	p := &j.plan
+	e.sendRun(r, p, nil)
+	// Child runs of invoked agents, parents first: each is started under
+	// the run that invoked it, once that one exists.
+	for i := range p.ChildRuns {
+		c := &p.ChildRuns[i]
+		parent := r
+		if c.Parent.IsValid() {
+			parent = r.children[c.Parent]
+		}
+		if r.children == nil {
+			r.children = map[trace.SpanID]*run{}
+		}
+		cr := r.children[c.Key]
+		if cr == nil {
+			cr = &run{traceID: r.traceID}
+			r.children[c.Key] = cr
+		}
+		e.sendRun(cr, &c.Plan, parent)
+	}
+}
+
+// sendRun delivers the plan p of run r; parent is the run that invoked r
+// (a child run of another agent), nil for a run of its own.
+func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
 	if err := e.authErr(); err != nil {
 		e.dropPlan(r, p, "auth", err)
+		return
+	}
+	if parent != nil && (parent.runID == "" || parent.agentID == "") {
+		e.dropPlan(r, p, "child run: invoking run not started", nil)
 		return
 	}
 	ag, err := e.ensureAgent(p.Agent)
@@ -88,9 +120,15 @@ func (e *Exporter) send(r *run, j *job) {
 		e.dropPlan(r, p, failReason("agent registration", err), err)
 		return
 	}
+	r.agentID = ag.agentID
 	if r.runID == "" {
 		start := p.Start
 		start.VersionID = ag.versionID
+		if parent != nil {
+			// Ezop's model of an agent calling an agent.
+			start.TriggerType = "agent"
+			start.ParentRunID, start.TriggerID = parent.runID, parent.agentID
+		}
 		var rec wire.Run
 		err := e.call(func(ctx context.Context) (err error) {
 			rec, err = e.api.StartRun(ctx, ag.agentID, start)
@@ -124,7 +162,7 @@ func (e *Exporter) send(r *run, j *job) {
 			return err
 		})
 		if err != nil {
-			e.drop(kindRun, failReason("end", err), 1, err)
+			e.drop(kindRun, partReason("end", err), 1, err)
 			return
 		}
 		if !r.ended {
@@ -144,8 +182,12 @@ func (e *Exporter) drop(kind, reason string, n int64, err error) {
 func (e *Exporter) dropPlan(r *run, p *bridge.RunPlan, reason string, err error) {
 	e.drop(kindSpan, reason, int64(len(p.Spans)), err)
 	e.drop(kindEvent, reason, int64(len(p.Events)), err)
-	if p.End != nil && r.runID != "" {
+	switch {
+	case p.End != nil && r.runID != "":
 		e.drop(kindRun, "end: "+reason, 1, err)
+	case p.End != nil:
+		// The run was never created: it is lost with its outcome.
+		e.drop(kindRun, reason, 1, err)
 	}
 	if len(p.Spans) > 0 && r.failed == nil {
 		r.failed = map[string]struct{}{}
@@ -278,7 +320,7 @@ func (g *graph) close(i int) {
 		})
 		if err != nil {
 			// The span is stored, without its end time.
-			g.e.drop(kindSpan, failReason("end time", err), 1, err)
+			g.e.drop(kindSpan, partReason("end time", err), 1, err)
 		}
 	})
 }
@@ -287,11 +329,16 @@ func (g *graph) emit(k int) {
 	g.wg.Add(1)
 	g.e.pool.submit(false, func() {
 		defer g.wg.Done()
+		if err := g.e.quotaErr(); err != nil {
+			g.e.drop(kindEvent, failReason("emit", err), 1, err)
+			return
+		}
 		err := g.e.request(func(ctx context.Context) error {
 			_, err := g.e.api.EmitEvent(ctx, g.r.runID, g.p.Events[k])
 			return err
 		})
 		if err != nil {
+			g.e.quotaFailed(err)
 			g.e.drop(kindEvent, failReason("emit", err), 1, err)
 			return
 		}
@@ -362,6 +409,49 @@ func (e *Exporter) authFailed(err error) {
 	}
 }
 
+// quotaPause is how long the exporter stops emitting events after the
+// server refused one for the plan's event quota (a 429 without
+// Retry-After, which waiting does not clear): meanwhile events are dropped
+// and counted without a request, so that a spent quota costs neither a
+// retry storm nor pool workers that runs and spans need.
+const quotaPause = time.Minute
+
+// quotaGate is the event pause; err is the refusal that started it.
+type quotaGate struct {
+	mu    sync.Mutex
+	until time.Time
+	err   error
+}
+
+// quotaErr returns the quota refusal while events are paused.
+func (e *Exporter) quotaErr() error {
+	e.quota.mu.Lock()
+	defer e.quota.mu.Unlock()
+	if e.quota.err != nil && e.cfg.now().Before(e.quota.until) {
+		return e.quota.err
+	}
+	return nil
+}
+
+// quotaFailed pauses events if err is a quota refusal, and reports it once
+// per pause.
+func (e *Exporter) quotaFailed(err error) {
+	var ae *client.APIError
+	if !errors.Is(err, client.ErrRateLimited) || !errors.As(err, &ae) || ae.RetryAfter > 0 {
+		return
+	}
+	now := e.cfg.now()
+	e.quota.mu.Lock()
+	already := e.quota.err != nil && now.Before(e.quota.until)
+	if !already {
+		e.quota.until, e.quota.err = now.Add(quotaPause), err
+	}
+	e.quota.mu.Unlock()
+	if !already {
+		e.st.report(fmt.Errorf("ezop exporter: the Ezop plan's event quota is used up; not emitting events for %s: %w", quotaPause, err))
+	}
+}
+
 // failReason names why an operation failed, for Stats.Dropped: the error
 // kind, and for a refusal the server's message.
 func failReason(op string, err error) string {
@@ -392,6 +482,18 @@ func failReason(op string, err error) string {
 		why += ": " + shorten(ae.Message, 120)
 	}
 	return op + " failed: " + why
+}
+
+// partReason is failReason for the part op of something already stored
+// (a span's end time, a run's end): it names op even where failReason
+// leaves it out (auth, shutdown), so that Stats tell a lost part from a
+// lost whole.
+func partReason(op string, err error) string {
+	r := failReason(op, err)
+	if !strings.HasPrefix(r, op) {
+		r = op + ": " + r
+	}
+	return r
 }
 
 func shorten(s string, n int) string {
