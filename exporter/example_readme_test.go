@@ -2,9 +2,14 @@ package exporter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"sort"
+	"strings"
+	"sync"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -77,4 +82,81 @@ func Example_tracerProvider() {
 	// run: success
 	// event: llm llm_response gpt-4o 120 40
 	// refused: 0
+}
+
+// ezopErrors is the error handler README.md quotes (Troubleshooting).
+
+// ezopErrors logs what the exporter reports: data it could not deliver
+// (*exporter.DropError, at most once a minute per reason), data it sent
+// changed (*exporter.AlterNotice, once per reason) and other failures.
+func ezopErrors(logf func(format string, args ...any)) otel.ErrorHandler {
+	return otel.ErrorHandlerFunc(func(err error) {
+		var drop *exporter.DropError
+		var notice *exporter.AlterNotice
+		switch {
+		case errors.As(err, &drop):
+			logf("ezop: %d not delivered: %s", drop.Count, drop.Reason)
+		case errors.As(err, &notice):
+			logf("ezop: sent changed: %s", notice.Reason)
+		default:
+			logf("ezop: %v", err)
+		}
+	})
+}
+
+// printDrops is the statistics snippet README.md quotes (Troubleshooting).
+func printDrops(exp *exporter.Exporter) {
+	st := exp.Stats()
+	fmt.Printf("spans: %d sent, %d dropped; events: %d sent, %d dropped\n",
+		st.SpansSent, st.SpansDropped, st.EventsSent, st.EventsDropped)
+	for reason, n := range st.Dropped {
+		fmt.Printf("  %d dropped: %s\n", n, reason)
+	}
+}
+
+// A refused API key, as the error handler and the statistics show it.
+func Example_errorHandler() {
+	srv := ezoptest.NewServer()
+	defer srv.Close()
+	srv.RejectKey(true) // the key was revoked
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	var logged []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		line, _, _ := strings.Cut(fmt.Sprintf(format, args...), ";")
+		logged = append(logged, line)
+	}
+	exp, err := exporter.New(ctx,
+		exporter.WithEndpoint(srv.URL), exporter.WithAPIKey(srv.APIKey),
+		exporter.WithErrorHandler(ezopErrors(logf)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(resource.NewSchemaless(
+		attribute.String("service.name", "support-agent"),
+		attribute.String("service.namespace", "platform"),
+	)))
+	ctx, run := tp.Tracer("readme").Start(ctx, "answer question")
+	_, step := tp.Tracer("readme").Start(ctx, "plan")
+	step.End()
+	run.End()
+	if err := tp.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+
+	sort.Strings(logged)
+	for _, l := range logged {
+		fmt.Println(l)
+	}
+	printDrops(exp)
+	// Unordered output:
+	// ezop: 1 not delivered: run: auth
+	// ezop: 1 not delivered: span: auth
+	// ezop: ezop exporter: the Ezop API refused the API key
+	// spans: 0 sent, 1 dropped; events: 0 sent, 0 dropped
+	//   1 dropped: span: auth
+	//   1 dropped: run: auth
 }

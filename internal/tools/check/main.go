@@ -6,6 +6,10 @@
 // Usage, from the repository root:
 //
 //	go run ./internal/tools/check [go test flags, e.g. -short or -run X]
+//
+// The race detector needs cgo and a C compiler. Where they are missing the
+// tests run without it, with a warning; with EZOP_CHECK_REQUIRE_RACE=1 (as
+// .ci/run sets) that is a failure instead.
 package main
 
 import (
@@ -35,11 +39,22 @@ func run(testFlags []string) error {
 	if err := checkFormat(); err != nil {
 		return err
 	}
+	race, why := raceAvailable()
+	if !race {
+		if os.Getenv("EZOP_CHECK_REQUIRE_RACE") == "1" {
+			return fmt.Errorf("the race detector is required but unavailable: %s", why)
+		}
+		fmt.Printf("check: WARNING: running tests WITHOUT the race detector: %s\n", why)
+	}
 	for _, dir := range modules {
 		if err := goCmd(dir, "vet", "./..."); err != nil {
 			return fmt.Errorf("go vet in %s: %w", dir, err)
 		}
-		args := append([]string{"test", "-race", "-count=1"}, testFlags...)
+		args := []string{"test", "-count=1"}
+		if race {
+			args = append(args, "-race")
+		}
+		args = append(args, testFlags...)
 		args = append(args, "./...")
 		if err := goCmd(dir, args...); err != nil {
 			return fmt.Errorf("go test in %s: %w", dir, err)
@@ -64,6 +79,23 @@ func findModules(root string) ([]string, error) {
 		return nil
 	})
 	return dirs, err
+}
+
+// raceAvailable reports whether go test -race can build here: it needs
+// cgo enabled and the C compiler go would use.
+func raceAvailable() (bool, string) {
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "env", "CGO_ENABLED", "CC").Output()
+	if err != nil {
+		return false, "go env: " + err.Error()
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) < 2 || fields[0] != "1" {
+		return false, "cgo is disabled (CGO_ENABLED=0, or no C compiler was found); install gcc"
+	}
+	if _, err := exec.LookPath(fields[1]); err != nil {
+		return false, "no C compiler " + fields[1] + " on PATH; install gcc"
+	}
+	return true, ""
 }
 
 func checkFormat() error {
