@@ -75,14 +75,21 @@ func (t *Translator) agent(res *resource.Resource, log *issueLog) AgentSpec {
 
 	owner := first(semconv.AgentOwnerKey, serviceNamespaceKey)
 	if owner == "" {
-		owner = t.cfg.Owner
+		owner = strings.TrimSpace(z.str(t.cfg.Owner))
 		if t.cfg.Owner == DefaultOwner {
 			log.add(Altered, "agent owner fallback: no ezop.agent.owner, service.namespace or configured owner; used \""+DefaultOwner+"\"")
 		}
 	}
 	runtime := first(semconv.AgentRuntimeKey)
 	if runtime == "" {
-		runtime = t.cfg.Runtime
+		runtime = strings.TrimSpace(z.str(t.cfg.Runtime))
+	}
+	// A configured value may sanitize to nothing: the API requires both.
+	if owner == "" {
+		owner = DefaultOwner
+	}
+	if runtime == "" {
+		runtime = DefaultRuntime
 	}
 
 	spec := AgentSpec{Register: wire.RegisterAgentRequest{

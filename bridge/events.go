@@ -186,7 +186,14 @@ func (b *builder) otelEvent(e sdktrace.Event) wire.EmitEventRequest {
 	}
 	consumed := map[string]bool{}
 
-	if cat, ok := a.str(string(semconv.EventCategoryKey)); ok {
+	cat, hasCat := a.str(string(semconv.EventCategoryKey))
+	if ty, ok := a.str(string(semconv.EventTypeKey)); ok && !hasCat {
+		// A type belongs to one category: it says the category too.
+		if c, known := semconv.EventType(ty).Category(); known {
+			cat, hasCat = string(c), true
+		}
+	}
+	if hasCat {
 		ty, _ := a.str(string(semconv.EventTypeKey))
 		st, _ := a.str(string(semconv.EventSubtypeKey))
 		if err := semconv.ValidateEvent(semconv.EventCategory(cat), semconv.EventType(ty), semconv.EventSubtype(st)); err == nil {

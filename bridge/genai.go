@@ -41,6 +41,7 @@ var contentKeys = map[string]bool{
 	"gen_ai.tool.definitions":    true,
 	"gen_ai.retrieval.documents": true,
 	"gen_ai.memory.records":      true,
+	"gen_ai.retrieval.query":     true,
 	"gen_ai.prompt":              true,
 	"gen_ai.completion":          true,
 	"input.value":                true,
@@ -104,10 +105,10 @@ func (b *builder) llmFacts(a attrs) llmFacts {
 	if v, ok := a["gen_ai.response.finish_reasons"]; ok {
 		f.meta["finish_reasons"] = b.z.value(v)
 	}
-	if n, ok := a.firstInt(inputTokenKeys...); ok {
+	if n, ok := b.count(a, inputTokenKeys...); ok {
 		f.meta["input_tokens"], f.inputTokens, f.hasTokens, f.hasInput = n, n, true, true
 	}
-	if n, ok := a.firstInt(outputTokenKeys...); ok {
+	if n, ok := b.count(a, outputTokenKeys...); ok {
 		f.meta["output_tokens"], f.outputTokens, f.hasTokens, f.hasOutput = n, n, true, true
 	}
 	if n, ok := a.firstInt(totalTokenKeys...); ok {
@@ -310,4 +311,16 @@ func (b *builder) memoryFacts(a attrs) (meta, output wire.Object) {
 		return meta, nil
 	}
 	return meta, out
+}
+
+// count reads a token count: the first of keys that holds an integer. A
+// negative count is no count: it is left out, and reported, so that run
+// totals never go down.
+func (b *builder) count(a attrs, keys ...string) (int64, bool) {
+	n, ok := a.firstInt(keys...)
+	if ok && n < 0 {
+		b.log.add(Dropped, "negative token count left out")
+		return 0, false
+	}
+	return n, ok
 }
