@@ -366,11 +366,138 @@ func jsonSizes(o wire.Object) (int, map[string]int) {
 	return total, sizes
 }
 
-// jsonLen is the encoded size of v, 0 if it does not encode.
+// jsonLen is the size of v as json.Marshal encodes it, 0 if it does not
+// encode. It counts without encoding for the values the translation builds
+// (measuring every metadata object by marshalling it cost more than the
+// rest of the translation); other values are marshalled.
 func jsonLen(v any) int {
+	switch t := v.(type) {
+	case nil:
+		return 4
+	case bool:
+		if t {
+			return 4
+		}
+		return 5
+	case string:
+		return jsonStringLen(t)
+	case int64:
+		return intLen(t)
+	case int:
+		return intLen(int64(t))
+	case float64:
+		return floatLen(t)
+	case json.Number:
+		if t == "" {
+			return 1 // encoded as 0
+		}
+		return len(t)
+	case map[string]any:
+		n := 2
+		for k, e := range t {
+			el := jsonLen(e)
+			if el == 0 {
+				return 0
+			}
+			n += jsonStringLen(k) + 1 + el + 1
+		}
+		if len(t) > 0 {
+			n-- // no comma after the last entry
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range t {
+			el := jsonLen(e)
+			if el == 0 {
+				return 0
+			}
+			n += el + 1
+		}
+		if len(t) > 0 {
+			n--
+		}
+		return n
+	case []string:
+		n := 2 + max(len(t)-1, 0)
+		for _, e := range t {
+			n += jsonStringLen(e)
+		}
+		return n
+	case []int64:
+		n := 2 + max(len(t)-1, 0)
+		for _, e := range t {
+			n += intLen(e)
+		}
+		return n
+	case []bool:
+		n := 2 + max(len(t)-1, 0)
+		for _, e := range t {
+			n += 5
+			if e {
+				n--
+			}
+		}
+		return n
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return 0
 	}
 	return len(b)
+}
+
+func intLen(i int64) int {
+	var buf [24]byte
+	return len(strconv.AppendInt(buf[:0], i, 10))
+}
+
+// floatLen is the length of f as encoding/json writes it; 0 for the
+// values it refuses (NaN, ±Inf).
+func floatLen(f float64) int {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, format, -1, 64)
+	if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		return n - 1 // e-07 is written e-7
+	}
+	return len(b)
+}
+
+// jsonStringLen is the length of s as a JSON string from json.Marshal,
+// which escapes <, > and & and replaces invalid UTF-8.
+func jsonStringLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 6 // \ufffd
+		case r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }

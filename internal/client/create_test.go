@@ -154,19 +154,19 @@ func TestCreateSpanRetrySafety(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.assumed, res.AssumedStored)
-			assert.Equal(t, spanID, res.Span.ID)
-			assert.Equal(t, runID, res.Span.RunID)
-			assert.Equal(t, "llm call", *res.Span.Name)
-			assert.Equal(t, eventID, *res.Span.ParentID)
-			assert.Equal(t, "2026-01-02T03:04:05.123456789Z", res.Span.StartTime)
-			assert.Equal(t, "v", res.Span.Metadata["k"])
+			assert.Equal(t, spanID, mustGet(t, res.Span).ID)
+			assert.Equal(t, runID, mustGet(t, res.Span).RunID)
+			assert.Equal(t, "llm call", *mustGet(t, res.Span).Name)
+			assert.Equal(t, eventID, *mustGet(t, res.Span).ParentID)
+			assert.Equal(t, "2026-01-02T03:04:05.123456789Z", mustGet(t, res.Span).StartTime)
+			assert.Equal(t, "v", mustGet(t, res.Span).Metadata["k"])
 			st := c.Stats()
 			assert.Equal(t, int64(1), st.Succeeded)
 			if tt.assumed {
 				assert.Equal(t, int64(1), st.AssumedStored)
-				assert.Empty(t, res.Span.AgentID, "server fields are unknown")
+				assert.Empty(t, mustGet(t, res.Span).AgentID, "server fields are unknown")
 			} else {
-				assert.Equal(t, agentID, res.Span.AgentID)
+				assert.Equal(t, agentID, mustGet(t, res.Span).AgentID)
 			}
 		})
 	}
@@ -184,10 +184,10 @@ func TestCreateSpanGeneratedID(t *testing.T) {
 	require.Len(t, ids, 2)
 	assert.Equal(t, 1, stored)
 	assert.Equal(t, ids[0], ids[1])
-	assert.Equal(t, ids[0], res.Span.ID)
-	_, err = uuid.Parse(res.Span.ID)
+	assert.Equal(t, ids[0], mustGet(t, res.Span).ID)
+	_, err = uuid.Parse(mustGet(t, res.Span).ID)
 	require.NoError(t, err)
-	assert.Nil(t, res.Span.ParentID)
+	assert.Nil(t, mustGet(t, res.Span).ParentID)
 }
 
 func TestEmitEventRetrySafety(t *testing.T) {
@@ -217,7 +217,7 @@ func TestEmitEventRetrySafety(t *testing.T) {
 			assert.Len(t, ids, tt.attempts)
 			assert.Equal(t, 1, stored)
 			assert.Equal(t, tt.assumed, res.AssumedStored)
-			ev := res.Event
+			ev := mustGet(t, res.Event)
 			assert.Equal(t, eventID, ev.ID)
 			assert.Equal(t, runID, ev.RunID)
 			assert.Equal(t, spanID, *ev.SpanID)

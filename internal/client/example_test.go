@@ -43,7 +43,8 @@ func Example() {
 	case span.AssumedStored:
 		log.Print("stored by an attempt whose answer was lost")
 	}
-	_, err = c.EmitEvent(ctx, run.ID, wire.EmitEventRequest{SpanID: span.Span.ID, Name: "prompt", Category: "llm", Type: "llm_request"})
+	stored, _ := span.Span.Get() // decoded only when asked for
+	_, err = c.EmitEvent(ctx, run.ID, wire.EmitEventRequest{SpanID: stored.ID, Name: "prompt", Category: "llm", Type: "llm_request"})
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) && errors.Is(err, client.ErrRateLimited) && apiErr.RetryAfter == 0 {
 		log.Print("monthly event quota reached")

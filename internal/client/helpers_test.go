@@ -175,3 +175,13 @@ func asAPIError(t *testing.T, err error) *APIError {
 	require.True(t, ok, "error %T is not *APIError: %v", err, err)
 	return e
 }
+
+// mustGet decodes a record the client returned.
+func mustGet[T any](t testing.TB, r Record[T]) T {
+	t.Helper()
+	v, err := r.Get()
+	if err != nil {
+		t.Fatalf("decoding the record: %v", err)
+	}
+	return v
+}

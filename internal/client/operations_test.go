@@ -128,7 +128,7 @@ func TestOperations(t *testing.T) {
 		{
 			name: "end run",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.EndRun(ctx, toUpper(runID), wire.EndRunRequest{Status: "success", Message: sp("done"), Metadata: wire.Object{"k": "v"}})
+				return decoded(c.EndRun(ctx, toUpper(runID), wire.EndRunRequest{Status: "success", Message: sp("done"), Metadata: wire.Object{"k": "v"}}))
 			},
 			method: "PATCH", path: "/runs/" + runID, auth: true, status: 200,
 			body: `{"status":"success","message":"done","metadata":{"k":"v"}}`, data: ended,
@@ -142,11 +142,15 @@ func TestOperations(t *testing.T) {
 		{
 			name: "create span with caller's id (normalised)",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.CreateSpan(ctx, runID, wire.CreateSpanRequest{ID: upperNoHyphens(spanID), Name: "s", StartTime: "2026-01-02T03:04:05.000001Z", Metadata: wire.Object{"a": 1}})
+				res, err := c.CreateSpan(ctx, runID, wire.CreateSpanRequest{ID: upperNoHyphens(spanID), Name: "s", StartTime: "2026-01-02T03:04:05.000001Z", Metadata: wire.Object{"a": 1}})
+				if err != nil {
+					return nil, err
+				}
+				return decoded(res.Span, nil)
 			},
 			method: "POST", path: "/runs/" + runID + "/spans", auth: true, status: 201,
 			body: `{"id":"` + spanID + `","name":"s","start_time":"2026-01-02T03:04:05.000001Z","metadata":{"a":1}}`, data: span,
-			want: SpanResult{Span: wire.Span{ID: spanID, RunID: runID, AgentID: agentID, Name: sp("s"), StartTime: "2026-01-02T03:04:05.000001Z", Metadata: wire.Object{"a": 1.0}, OrganizationID: "org", CreatedAt: "x", UpdatedAt: "x"}},
+			want: (wire.Span{ID: spanID, RunID: runID, AgentID: agentID, Name: sp("s"), StartTime: "2026-01-02T03:04:05.000001Z", Metadata: wire.Object{"a": 1.0}, OrganizationID: "org", CreatedAt: "x", UpdatedAt: "x"}),
 		},
 		{
 			name: "create span without id gets a generated one",
@@ -167,7 +171,7 @@ func TestOperations(t *testing.T) {
 		{
 			name: "close span",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.CloseSpan(ctx, spanID, wire.CloseSpanRequest{EndTime: "2026-01-02T03:04:06Z"})
+				return decoded(c.CloseSpan(ctx, spanID, wire.CloseSpanRequest{EndTime: "2026-01-02T03:04:06Z"}))
 			},
 			method: "PATCH", path: "/spans/" + spanID, auth: true, status: 200,
 			body: `{"end_time":"2026-01-02T03:04:06Z"}`, data: closed,
@@ -176,12 +180,16 @@ func TestOperations(t *testing.T) {
 		{
 			name: "emit event",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.EmitEvent(ctx, runID, wire.EmitEventRequest{ID: eventID, SpanID: toUpper(spanID), Name: "e", Category: "llm", Type: "llm_request", IterationID: &it, Timestamp: "2026-01-02T03:04:05Z", Input: wire.Object{"p": "q"}})
+				res, err := c.EmitEvent(ctx, runID, wire.EmitEventRequest{ID: eventID, SpanID: toUpper(spanID), Name: "e", Category: "llm", Type: "llm_request", IterationID: &it, Timestamp: "2026-01-02T03:04:05Z", Input: wire.Object{"p": "q"}})
+				if err != nil || res.AssumedStored {
+					return res, err
+				}
+				return decoded(res.Event, nil)
 			},
 			method: "POST", path: "/runs/" + runID + "/events", auth: true, status: 201,
 			body: `{"id":"` + eventID + `","span_id":"` + spanID + `","name":"e","category":"llm","type":"llm_request","iteration_id":3,"timestamp":"2026-01-02T03:04:05Z","input":{"p":"q"}}`,
 			data: event,
-			want: EventResult{Event: wire.Event{ID: eventID, RunID: runID, AgentID: agentID, SpanID: sp(spanID), Name: "e", Category: "llm", Type: sp("llm_request"), IterationID: &it, Timestamp: "2026-01-02T03:04:05Z", Input: wire.Object{"p": "q"}, Sequence: 42, OrganizationID: "org", CreatedAt: "x"}},
+			want: (wire.Event{ID: eventID, RunID: runID, AgentID: agentID, SpanID: sp(spanID), Name: "e", Category: "llm", Type: sp("llm_request"), IterationID: &it, Timestamp: "2026-01-02T03:04:05Z", Input: wire.Object{"p": "q"}, Sequence: 42, OrganizationID: "org", CreatedAt: "x"}),
 		},
 	}
 	for _, tt := range tests {
@@ -314,4 +322,12 @@ func TestInvalidArguments(t *testing.T) {
 	}
 	assert.Equal(t, 0, rec.count(), "no request may be sent")
 	assert.Equal(t, int64(len(tests)), c.Stats().InvalidArguments)
+}
+
+// decoded decodes a returned record, for the table above.
+func decoded[T any](r Record[T], err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r.Get()
 }
