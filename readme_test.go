@@ -145,8 +145,16 @@ func TestREADMEGoBlocksAreCompiled(t *testing.T) {
 		case "go":
 		case "sh", "text":
 			continue
+		case "yaml":
+			// Collector configuration; YAML forbids tabs in indentation.
+			for i, l := range strings.Split(b.text, "\n") {
+				if strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
+					t.Errorf("README.md:%d: YAML indented with a tab", b.line+1+i)
+				}
+			}
+			continue
 		default:
-			t.Errorf("README.md:%d: code block of language %q: use go (compiled), sh (known commands) or text", b.line, b.lang)
+			t.Errorf("README.md:%d: code block of language %q: use go (compiled), sh (known commands), yaml or text", b.line, b.lang)
 			continue
 		}
 		in := foundIn(b.text, files)
@@ -188,6 +196,16 @@ func knownCommands(t *testing.T) map[string]bool {
 	examples, _ := filepath.Glob("examples/*/main.go")
 	for _, e := range examples {
 		known["go run ./"+filepath.ToSlash(filepath.Dir(e))] = true
+	}
+	// The Collector distribution, a module of its own (go -C runs the go
+	// command there): run with the example configuration, and its
+	// throughput benchmark.
+	const distro = "collector/cmd/otelcol-ezop"
+	if _, err := os.Stat(filepath.Join(distro, "main.go")); err == nil {
+		if _, err := os.Stat(filepath.Join("collector", "otelcol-ezop.yaml")); err == nil {
+			known["go -C "+distro+" run . --config ../../otelcol-ezop.yaml"] = true
+		}
+		known["go -C "+distro+" test -run XXX -bench . -benchtime 4000x"] = true
 	}
 	return known
 }

@@ -61,6 +61,7 @@ type config struct {
 	concurrency      int
 	maxLiveRuns      int
 	handler          otel.ErrorHandler
+	remoteLinking    bool // WithRemoteParentLinking (remote.go)
 
 	// Not options (see the constants above); tests in this package set
 	// them.

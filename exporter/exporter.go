@@ -275,6 +275,27 @@ func (e *Exporter) acceptTraceLocked(id trace.TraceID, spans []sdktrace.ReadOnly
 		ts = newTraceState(id)
 	}
 
+	// Span ids are unique in a trace. A span whose id is already in the
+	// batch, waiting or sent is dropped (the translation keeps the first
+	// too): kept, it would skew the buffer's count, or be translated in
+	// another run and send event ids already stored.
+	if len(spans) > 0 {
+		seen := make(map[trace.SpanID]bool, len(spans))
+		kept := spans[:0:0]
+		for _, s := range spans {
+			sid := s.SpanContext().SpanID()
+			_, waiting := ts.pending[sid]
+			_, sent := ts.owner[sid]
+			if seen[sid] || waiting || sent {
+				e.st.drop("", "duplicate span id", 1, nil)
+				continue
+			}
+			seen[sid] = true
+			kept = append(kept, s)
+		}
+		spans = kept
+	}
+
 	// Candidates: the batch and what was waiting.
 	cand := make(map[trace.SpanID]sdktrace.ReadOnlySpan, len(spans)+len(ts.pending))
 	for _, s := range ts.pending {
@@ -287,6 +308,12 @@ func (e *Exporter) acceptTraceLocked(id trace.TraceID, spans []sdktrace.ReadOnly
 		if bridge.IsLocalRoot(s) {
 			roots = append(roots, sid)
 		}
+	}
+	// With remote parent linking, roots whose remote parent is not known
+	// yet wait (remote.go).
+	var links map[trace.SpanID]trace.SpanID
+	if e.cfg.remoteLinking {
+		roots, links = e.linkRootsLocked(ts, roots, cand)
 	}
 
 	// A root adopts the run of spans sent without their root.
@@ -306,6 +333,9 @@ func (e *Exporter) acceptTraceLocked(id trace.TraceID, spans []sdktrace.ReadOnly
 		} else {
 			ts.runs[r] = nil // known; the run is created below
 		}
+	}
+	if len(links) > 0 {
+		e.bindLinksLocked(ts, links, cand)
 	}
 
 	// Where each candidate belongs: the root it descends from, if known.
@@ -552,6 +582,14 @@ func (e *Exporter) flushLocked(match func(*traceState) bool) {
 		}
 	}
 	for _, ts := range due {
+		if e.cfg.remoteLinking {
+			// Roots still waiting for their remote parent go first, as
+			// runs of their own, with their descendants (remote.go).
+			e.releaseHeldLocked(ts)
+			if len(ts.pending) == 0 {
+				continue
+			}
+		}
 		spans := make([]sdktrace.ReadOnlySpan, 0, len(ts.pending))
 		for _, s := range ts.pending {
 			spans = append(spans, s)

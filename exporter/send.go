@@ -38,6 +38,9 @@ type run struct {
 	children map[trace.SpanID]*run
 	ended    bool
 	failed   map[string]struct{} // Ezop span ids whose create failed
+
+	// link is the run's side of remote parent linking (remote.go).
+	link runLink
 }
 
 // job is one plan to send; done is closed once it is delivered or given up
@@ -83,7 +86,8 @@ func (e *Exporter) drain(r *run) {
 // end once all of them were answered.
 func (e *Exporter) send(r *run, j *job) {
 	p := &j.plan
-	e.sendRun(r, p, nil)
+	// nil unless r is linked to the run of its remote parent (remote.go).
+	e.sendRun(r, p, e.remoteParent(r))
 	// Child runs of invoked agents, parents first: each is started under
 	// the run that invoked it, once that one exists.
 	for i := range p.ChildRuns {
@@ -107,6 +111,8 @@ func (e *Exporter) send(r *run, j *job) {
 // sendRun delivers the plan p of run r; parent is the run that invoked r
 // (a child run of another agent), nil for a run of its own.
 func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
+	// Runs linked to r wait for its first start attempt (remote.go).
+	defer func() { r.link.noteStarted(r.runID, r.agentID) }()
 	if err := e.authErr(); err != nil {
 		e.dropPlan(r, p, "auth", err)
 		return
@@ -153,6 +159,7 @@ func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
 		r.runID = rec.ID
 		e.st.runsStarted.Add(1)
 	}
+	r.link.noteStarted(r.runID, r.agentID)
 
 	e.sendGraph(r, p)
 
