@@ -1,0 +1,136 @@
+package reliability_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ezopotel/ezop-otel-go/exporter"
+	"github.com/ezopotel/ezop-otel-go/internal/reliability"
+)
+
+// Scenario 7: roots that never end, then a flood of traces beyond the
+// limits. Phase A (one worker, so the numbers are exact): 40 traces whose
+// roots never end, 15 spans each, against at most 30 waiting traces and
+// 10 waiting spans per trace: traces 1–30 keep 10 spans each and lose 5
+// to the per-trace limit; traces 31–40 lose all 15 to the trace limit.
+// Phase B: a concurrent flood of complete traces while the waiting slots
+// are full: spans that arrive before their root are dropped (counted),
+// spans that arrive with it are sent. After the root wait, the waiting
+// spans go out as runs that stay running, which frees the slots; phase C
+// then arrives complete. Memory stays bounded throughout.
+func TestOpenRootsAndFlood(t *testing.T) {
+	const (
+		maxTraces   = 30
+		perTrace    = 10
+		maxBuffered = 600
+		rootWait    = 4 * time.Second
+	)
+	h := newHarness(t, setup{exp: []exporter.Option{
+		exporter.WithMaxTraces(maxTraces),
+		exporter.WithMaxSpansPerTrace(perTrace),
+		exporter.WithMaxBufferedSpans(maxBuffered),
+		exporter.WithRootWait(rootWait),
+		exporter.WithRetry(fastRetry),
+	}})
+	smp := startSampler(h.exp, 5*time.Millisecond)
+	start := time.Now()
+
+	resA := h.run(reliability.Workload{Traces: 40, Workers: 1, Spans: 15, Seed: 8, OpenRoots: true})
+	h.waitHandedOver(10 * time.Second)
+	phaseA := h.traceIDs()
+	stA := h.exp.Stats()
+	t.Logf("phase A: %d traces with open roots, %d spans: %s", resA.Traces, resA.Spans, statsLine(stA))
+	wantA := map[string]int64{
+		"span: buffer full: max spans per trace": maxTraces * (15 - perTrace),
+		"span: buffer full: max traces":          (40 - maxTraces) * 15,
+	}
+	for reason, n := range wantA {
+		if stA.Dropped[reason] != n {
+			t.Errorf("phase A dropped %d for %q, want %d", stA.Dropped[reason], reason, n)
+		}
+	}
+	if stA.BufferedTraces != maxTraces || stA.BufferedSpans != maxTraces*perTrace || len(stA.Dropped) != 2 {
+		t.Errorf("phase A: buffered %d traces / %d spans, dropped %v", stA.BufferedTraces, stA.BufferedSpans, stA.Dropped)
+	}
+
+	resB := h.run(reliability.Workload{Traces: 40, Workers: 8, Seed: 8, First: 100, FailEvery: 5})
+	h.waitHandedOver(10 * time.Second)
+	h.flush(30 * time.Second)
+	phaseAB := h.traceIDs()
+	stB := h.exp.Stats()
+	t.Logf("phase B: a flood of %d complete traces, %d spans, in %s: %s", resB.Traces, resB.Spans, resB.Elapsed.Round(time.Millisecond), statsLine(stB))
+	if time.Since(start) > rootWait {
+		t.Fatalf("phases A and B took %s, more than the root wait: the test's timing does not hold", time.Since(start))
+	}
+
+	// The root wait passes: the open traces are sent as running runs.
+	deadline := time.Now().Add(rootWait + 10*time.Second)
+	for st := h.exp.Stats(); st.BufferedTraces > 0 || st.InFlightSpans > 0; st = h.exp.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("open traces still waiting: %s", statsLine(st))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resC := h.run(reliability.Workload{Traces: 20, Workers: 4, Seed: 8, First: 200})
+	h.flush(30 * time.Second)
+	smp.finish()
+	st := h.exp.Stats()
+	t.Logf("phase C: %d traces: %s", resC.Traces, statsLine(st))
+	t.Logf("memory: %s", smp)
+
+	// Bounded throughout.
+	if smp.maxBufTraces > maxTraces || smp.maxBufSpan > maxTraces*perTrace || smp.maxHeld > maxBuffered {
+		t.Errorf("limits exceeded: %s", smp)
+	}
+	if grow := int64(smp.maxHeap) - int64(smp.baseHeap); grow > 64<<20 {
+		t.Errorf("heap grew by %d MiB", grow>>20)
+	}
+
+	// Phase A: 30 running runs of 10 spans each; the spans dropped are the
+	// ones counted.
+	repA := h.compare(h.srv, phaseA)
+	t.Logf("stored (phase A): %s", repA)
+	repA.clean(t)
+	if repA.Runs != maxTraces || repA.Spans != maxTraces*perTrace || repA.MissingSpans != 40*15-maxTraces*perTrace {
+		t.Errorf("phase A stored %d runs and %d spans (missing %d), want %d, %d (missing %d)",
+			repA.Runs, repA.Spans, repA.MissingSpans, maxTraces, maxTraces*perTrace, 40*15-maxTraces*perTrace)
+	}
+	// Phase B: what is not stored is what was counted, by reason.
+	repB := h.compare(h.srv, diff(phaseAB, phaseA))
+	t.Logf("stored (phase B): %s", repB)
+	repB.clean(t)
+	lostB := stB.SpansDropped - stA.SpansDropped
+	if int64(repB.MissingSpans) != lostB || repB.EmptyRuns != 0 || repB.Unclosed != 0 || repB.Runs != repB.WantRuns {
+		t.Errorf("phase B: %d spans missing, %d dropped (%d empty runs, %d unclosed)", repB.MissingSpans, lostB, repB.EmptyRuns, repB.Unclosed)
+	}
+	for reason, n := range stB.Dropped {
+		if !strings.HasPrefix(reason, "span: buffer full: ") && !strings.HasPrefix(reason, "event: ") {
+			t.Errorf("phase B dropped %d for %q", n, reason)
+		}
+	}
+	if lostB == 0 {
+		t.Errorf("the flood lost nothing: the limits were not reached")
+	}
+	// Phase C: complete.
+	repC := h.compare(h.srv, diff(h.traceIDs(), phaseAB))
+	t.Logf("stored (phase C): %s", repC)
+	repC.complete(t)
+	if st.SpansDropped != stB.SpansDropped {
+		t.Errorf("phase C dropped %d spans", st.SpansDropped-stB.SpansDropped)
+	}
+	h.noRejections(h.srv)
+}
+
+// diff returns the trace ids in a and not in b.
+func diff(a, b map[trace.TraceID]bool) map[trace.TraceID]bool {
+	out := map[trace.TraceID]bool{}
+	for id := range a {
+		if !b[id] {
+			out[id] = true
+		}
+	}
+	return out
+}
