@@ -199,6 +199,7 @@ func (e *Exporter) doShutdown(ctx context.Context) error {
 
 	e.mu.Lock()
 	e.closed = true
+	e.releaseLiveEndsLocked(e.cfg.now(), true)
 	e.flushLocked(func(*traceState) bool { return true })
 	jobs := e.liveJobsLocked()
 	e.mu.Unlock()
@@ -664,6 +665,7 @@ func (e *Exporter) janitor() {
 		case <-t.C:
 			now := e.cfg.now()
 			e.mu.Lock()
+			e.releaseLiveEndsLocked(now, false)
 			e.flushLocked(func(ts *traceState) bool { return now.Sub(ts.since) >= e.cfg.rootWait })
 			e.mu.Unlock()
 			e.st.emit()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -78,6 +79,7 @@ func Install(ctx context.Context, res *resource.Resource, opts ...Option) (*sdkt
 func (e *Exporter) LiveProcessor() sdktrace.SpanProcessor {
 	e.lp.once.Do(func() {
 		e.lp.q = make(chan sdktrace.ReadOnlySpan, e.cfg.maxLiveRuns)
+		e.lp.ends = make(chan sdktrace.ReadOnlySpan, e.cfg.maxLiveRuns)
 		e.lp.stop = make(chan struct{})
 		e.lp.done = make(chan struct{})
 		go e.liveDispatch()
@@ -96,7 +98,9 @@ type live struct {
 	once sync.Once
 	// q hands roots that started from the instrumented code to
 	// liveDispatch.
-	q    chan sdktrace.ReadOnlySpan
+	q chan sdktrace.ReadOnlySpan
+	// ends hands roots that ended to liveDispatch.
+	ends chan sdktrace.ReadOnlySpan
 	stop chan struct{}
 	done chan struct{}
 	// open counts runs started live whose root has not reached the
@@ -141,12 +145,21 @@ func (p liveProcessor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
 	}
 }
 
-// OnEnd asks for prompt delivery when a root ends, if Install set the
-// processor up with its batching processor; the exporter ends the run when
-// the root reaches it.
+// OnEnd notes that a root ended, in case the batching processor drops it
+// (its queue full) and it never reaches the exporter: the exporter then ends
+// the run from this copy after the root wait (see releaseLiveEndsLocked).
+// If Install set the processor up with its batching processor, it also
+// asks for prompt delivery.
 func (p liveProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	lp := &p.e.lp
-	if lp.flushReq == nil || !bridge.IsLocalRoot(s) || !s.SpanContext().IsSampled() {
+	if !bridge.IsLocalRoot(s) || !s.SpanContext().IsSampled() || lp.closed.Load() {
+		return
+	}
+	select {
+	case lp.ends <- s:
+	default: // the exporter will most likely receive the root anyway
+	}
+	if lp.flushReq == nil {
 		return
 	}
 	select {
@@ -198,6 +211,8 @@ func (e *Exporter) liveDispatch() {
 		case s := <-e.lp.q:
 			e.liveStart(s)
 			e.st.emit()
+		case s := <-e.lp.ends:
+			e.liveEnded(s)
 		}
 	}
 }
@@ -238,6 +253,45 @@ func (e *Exporter) liveStart(s sdktrace.ReadOnlySpan) {
 	e.settleLocked(ts)
 }
 
+// liveEnded keeps a copy of a live run's root that ended, until the root
+// reaches the exporter.
+func (e *Exporter) liveEnded(s sdktrace.ReadOnlySpan) {
+	sc := s.SpanContext()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ts := e.traces[sc.TraceID()]
+	if ts == nil {
+		return
+	}
+	if rn := ts.runs[sc.SpanID()]; rn != nil && rn.live {
+		rn.liveEnd, rn.liveEndAt = s, e.cfg.now()
+	}
+}
+
+// releaseLiveEndsLocked ends live runs whose root ended (OnEnd) but did not
+// reach the exporter, the batching processor having dropped it: from the
+// copy OnEnd kept, once the root wait has passed since the end, or at once
+// when all is set (at Shutdown, after the batching processor delivered
+// what it had). Without this such a run would stay running on Ezop.
+func (e *Exporter) releaseLiveEndsLocked(now time.Time, all bool) {
+	for id, ts := range e.traces {
+		if ts.livePins == 0 {
+			continue
+		}
+		var roots []sdktrace.ReadOnlySpan
+		for _, rn := range ts.runs {
+			if rn != nil && rn.live && rn.liveEnd != nil && (all || now.Sub(rn.liveEndAt) >= e.cfg.rootWait) {
+				roots = append(roots, rn.liveEnd)
+				rn.liveEnd = nil
+			}
+		}
+		if len(roots) > 0 {
+			e.st.alter("run: root span did not reach the exporter (dropped by the batching processor?); ended from the live processor's copy", int64(len(roots)))
+			e.acceptTraceLocked(id, roots)
+		}
+	}
+}
+
 // liveUnpinLocked notes that the root of rn reached the exporter: the
 // run's trace may now be forgotten like any other.
 func (e *Exporter) liveUnpinLocked(ts *traceState, rn *run) {
@@ -266,6 +320,8 @@ func (e *Exporter) stopLive() {
 			select {
 			case <-e.lp.q:
 				e.lp.open.Add(-1)
+			case s := <-e.lp.ends:
+				e.liveEnded(s)
 			default:
 				return
 			}

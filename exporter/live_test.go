@@ -319,3 +319,76 @@ func TestLiveRunTiming(t *testing.T) {
 		})
 	}
 }
+
+// dropRoots stands for a batching processor whose queue was full when the
+// root span ended: the exporter never receives local roots.
+type dropRoots struct{ *Exporter }
+
+func (d dropRoots) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	var kept []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.Parent().IsValid() {
+			kept = append(kept, s)
+		}
+	}
+	return d.Exporter.ExportSpans(ctx, kept)
+}
+
+// A live run whose root span never reaches the exporter is ended anyway,
+// from the copy the live processor kept: after the root wait, or at
+// Shutdown. It does not stay running.
+func TestLiveRunEndsWhenTheRootIsDropped(t *testing.T) {
+	for _, at := range []string{"root wait", "shutdown"} {
+		t.Run(at, func(t *testing.T) {
+			wait := time.Hour
+			if at == "root wait" {
+				wait = 100 * time.Millisecond
+			}
+			e := newEnv(t, nil, WithRootWait(wait))
+			tp := sdktrace.NewTracerProvider(
+				sdktrace.WithResource(testResource),
+				sdktrace.WithSpanProcessor(e.exp.LiveProcessor()),
+				sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(dropRoots{e.exp})),
+			)
+			ctx, root := tp.Tracer("t").Start(context.Background(), "root")
+			if !eventually(2*time.Second, func() bool { return len(e.srv.Runs()) == 1 }) {
+				t.Fatal("run not started live")
+			}
+			_, c := tp.Tracer("t").Start(ctx, "child")
+			c.End()
+			root.End()
+
+			ended := func() bool { r := e.srv.Runs(); return len(r) == 1 && r[0].Status == "success" }
+			if at == "root wait" {
+				if !eventually(3*time.Second, ended) {
+					t.Fatalf("run still %s after the root wait", e.srv.Runs()[0].Status)
+				}
+			} else {
+				time.Sleep(50 * time.Millisecond)
+				if ended() {
+					t.Fatal("run ended before the root wait or Shutdown")
+				}
+				if err := tp.Shutdown(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if !ended() {
+					t.Fatalf("run still %s after Shutdown", e.srv.Runs()[0].Status)
+				}
+			}
+			r := e.srv.Runs()[0]
+			if spans := e.srv.Spans(r.ID); len(spans) != 1 || *spans[0].Name != "child" || spans[0].ParentID != nil {
+				t.Errorf("spans %+v, want the child at run level", spans)
+			}
+			var counted int64
+			for reason, n := range e.exp.Stats().Altered {
+				if strings.Contains(reason, "did not reach the exporter") {
+					counted += n
+				}
+			}
+			if counted != 1 {
+				t.Errorf("counted %d, want 1: %v", counted, e.exp.Stats().Altered)
+			}
+			e.noRejections()
+		})
+	}
+}

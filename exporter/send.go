@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ezopotel/ezop-otel-go/bridge"
@@ -23,8 +24,11 @@ type run struct {
 	// state is guarded by Exporter.mu (translation happens under it).
 	state bridge.RunState
 	// live says the run was started by the live processor and its root
-	// has not reached the exporter yet; guarded by Exporter.mu.
-	live bool
+	// has not reached the exporter yet; liveEnd is the root as it ended,
+	// kept in case it never does, since liveEndAt. Guarded by Exporter.mu.
+	live      bool
+	liveEnd   sdktrace.ReadOnlySpan
+	liveEndAt time.Time
 
 	mu       sync.Mutex
 	queue    []*job
