@@ -51,6 +51,24 @@
 // waiting spans included, within its context's deadline, then refuses new
 // spans.
 //
+// # Live runs
+//
+// Ezop stamps a run's start and end with its own clock, and an exporter
+// sees a root span only when it ends. Install (one line) or LiveProcessor
+// (registered beside the batcher) starts each run when its root span
+// starts, so that runs in progress show on Ezop and their times are true;
+// see LiveProcessor.
+//
+// # Agents calling agents
+//
+// A span that invokes another agent (gen_ai.operation.name invoke_agent,
+// or ezop.span.category agent, naming an agent other than its run's)
+// becomes a child run of that agent under the invoking run, with trigger
+// type agent; see bridge.ChildRun. Across processes, WithRemoteParentLinking
+// links a root with a remote parent to the run holding that parent, for an
+// exporter that sees every service of a trace (the Collector exporter in
+// collector/ezopexporter).
+//
 // # Failures
 //
 // Transient failures are retried by the client (WithRetry). What is not
@@ -58,7 +76,9 @@
 // full buffer) is counted in Stats by reason, and reported through the
 // error handler (WithErrorHandler, otel.Handle by default) as a *DropError,
 // at most once a minute per reason. A refused API key pauses sending for a
-// minute: what comes meanwhile is dropped and counted without a request.
-// The application is never blocked or failed by the exporter beyond the
+// minute: what comes meanwhile is dropped and counted without a request
+// (ErrAuth matches its report). Data sent changed (a fallback, a
+// truncation) is reported once per reason as an *AlterNotice. The
+// application is never blocked or failed by the exporter beyond the
 // contexts it passes.
 package exporter
