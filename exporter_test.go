@@ -249,12 +249,14 @@ func TestEndToEndAgent(t *testing.T) {
 	if len(runs) != 2 {
 		t.Fatalf("runs: %d, want 2", len(runs))
 	}
+	// The root is the run's top-level span; the rest hangs under it.
 	wantTree := []string{
+		"handle request > plan",
 		"plan > chat gpt-4o",
 		"plan > execute_tool search",
 		"plan > parse",
 		"plan > validate",
-		"run > plan",
+		"run > handle request",
 	}
 	var ok, failed int
 	for _, run := range runs {
@@ -323,12 +325,15 @@ func TestEndToEndAgent(t *testing.T) {
 		if spanEvents != 5 {
 			t.Errorf("run %s: %d span events, want 5:\n%s", run.Status, spanEvents, h.srv.Tree(run.ID))
 		}
-		runEvents := kinds(h.eventsOf(run.ID, ""))
+		runEvents := kinds(h.eventsOf(run.ID, "handle request"))
 		switch {
 		case run.Status == "success" && len(runEvents) != 0,
 			run.Status == "failed" && len(runEvents) > 1,
 			len(runEvents) == 1 && runEvents[0] != "error/error_raised":
-			t.Errorf("run %s: run-level events %v", run.Status, runEvents)
+			t.Errorf("run %s: root span events %v", run.Status, runEvents)
+		}
+		if n := len(h.eventsOf(run.ID, "")); n != 0 {
+			t.Errorf("run %s: %d run-level events, want none: the root is a span", run.Status, n)
 		}
 		// Run metadata carries the totals.
 		totals, _ := run.Metadata["totals"].(map[string]any)
@@ -343,7 +348,7 @@ func TestEndToEndAgent(t *testing.T) {
 	h.noRejections()
 
 	st := h.exp.Stats()
-	if st.RunsStarted != 2 || st.RunsEnded != 2 || st.SpansSent != 10 || st.SpansDropped != 0 || st.EventsDropped != 0 {
+	if st.RunsStarted != 2 || st.RunsEnded != 2 || st.SpansSent != 12 || st.SpansDropped != 0 || st.EventsDropped != 0 {
 		t.Errorf("stats: %+v", st)
 	}
 	h.shutdown()
@@ -380,9 +385,9 @@ func TestEndToEndConcurrentTraces(t *testing.T) {
 	}
 	for _, run := range runs {
 		name := run.Metadata["otel"].(map[string]any)["name"]
-		var want []string
+		want := []string{fmt.Sprintf("run > %s", name)}
 		for i := range 3 {
-			want = append(want, fmt.Sprintf("run > %s-step%d", name, i), fmt.Sprintf("%s-step%d > %s-leaf%d", name, i, name, i))
+			want = append(want, fmt.Sprintf("%s > %s-step%d", name, name, i), fmt.Sprintf("%s-step%d > %s-leaf%d", name, i, name, i))
 		}
 		sort.Strings(want)
 		if got := h.tree(run.ID); !equal(got, want) {
@@ -417,7 +422,7 @@ func TestEndToEndRemoteParent(t *testing.T) {
 	if run.Status != "success" {
 		t.Errorf("status %s", run.Status)
 	}
-	if got := h.tree(run.ID); !equal(got, []string{"run > work"}) {
+	if got := h.tree(run.ID); !equal(got, []string{"run > serve", "serve > work"}) {
 		t.Errorf("tree %v", got)
 	}
 	otelInfo, _ := run.Metadata["otel"].(map[string]any)
@@ -428,7 +433,7 @@ func TestEndToEndRemoteParent(t *testing.T) {
 }
 
 // A root that never ends: after the root wait its spans are sent as a run
-// that stays running.
+// that stays running, until Shutdown ends it, failed, saying why.
 func TestEndToEndRootNeverEnds(t *testing.T) {
 	h := newHarness(t, exporter.WithRootWait(100*time.Millisecond))
 	ctx, root := h.tr.Start(context.Background(), "stuck")
@@ -443,9 +448,12 @@ func TestEndToEndRootNeverEnds(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if r := h.srv.Runs(); len(r) != 1 || r[0].Status != "running" {
+		t.Fatalf("runs before Shutdown: %+v", r)
+	}
 	h.shutdown()
 	runs := h.srv.Runs()
-	if len(runs) != 1 || runs[0].Status != "running" {
+	if len(runs) != 1 || runs[0].Status != "failed" || !strings.Contains(deref(runs[0].Message), "root span") {
 		t.Fatalf("runs: %+v", runs)
 	}
 	if got := h.tree(runs[0].ID); !equal(got, []string{"run > done part"}) {

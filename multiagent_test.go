@@ -63,8 +63,8 @@ func TestSupervisorWithSubAgents(t *testing.T) {
 	if supRun.ParentRunID != nil || supRun.Status != "success" {
 		t.Errorf("supervisor run %+v", supRun)
 	}
-	if got := h.tree(sup); len(got) != 2 {
-		t.Errorf("supervisor tree %v, want the two invoke_agent spans", got)
+	if got := h.tree(sup); len(got) != 3 || got[0] != "run > supervise ticket" {
+		t.Errorf("supervisor tree %v, want its root and the two invoke_agent spans under it", got)
 	}
 	for _, name := range []string{"researcher", "writer"} {
 		r := runs[byAgent[name]]

@@ -41,9 +41,26 @@ const (
 )
 
 // spanEvents returns the Ezop events of one OTel span: its own span events,
-// mapped, and the events its semantics imply. spanID is the Ezop span id,
-// empty for the root span, whose events belong to the run.
-func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID string, totals *Totals) []wire.EmitEventRequest {
+// mapped, and the events its semantics imply. spanID is the span's Ezop id
+// and parentID its parent's (empty for a top-level span): Ezop's run view
+// nests spans by the parent_span_id in their events' metadata, so every
+// event of a span with a parent names it.
+func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID, parentID string, totals *Totals) []wire.EmitEventRequest {
+	out := b.spanEventsOf(s, a, class, spanID, totals)
+	if parentID != "" {
+		for i := range out {
+			// Reserved: the payload limit makes room for it.
+			out[i].Metadata = b.withReserved(out[i].Metadata, wire.Object{ParentSpanIDKey: parentID})
+		}
+	}
+	return out
+}
+
+// ParentSpanIDKey is the event metadata key naming the Ezop id of the
+// parent of the event's span (see spanEvents).
+const ParentSpanIDKey = "parent_span_id"
+
+func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID string, totals *Totals) []wire.EmitEventRequest {
 	sc := s.SpanContext()
 	name := b.z.str(s.Name())
 	otelEvents := s.Events()
@@ -146,10 +163,13 @@ func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, 
 
 	if failed && !hasError {
 		totals.Errors++
-		errObj := wire.Object{"type": "otel.status", "message": b.z.str(statusMessage(s, a))}
+		errObj := wire.Object{"type": "otel.status"}
+		if m := b.statusMessage(s, a); m != "" {
+			errObj["message"] = b.z.str(m)
+		}
 		add("status_error", s.EndTime(), wire.EmitEventRequest{
 			Name: name, Category: string(semconv.CategoryError), Type: string(semconv.TypeErrorRaised),
-			Error: b.z.fit(errObj),
+			Error: b.payload("error", errObj),
 		})
 	}
 	if b.t.cfg.LifecycleEvents && spanID != "" {
@@ -356,22 +376,25 @@ func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // statusMessage says why a span failed: its status description, else what
 // the OTel conventions record of the failure (error.type, an HTTP or RPC
-// status code), so an error event never has an empty message.
-func statusMessage(s sdktrace.ReadOnlySpan, a attrs) string {
+// status code), so an error event has a message unless the redaction hook
+// removes it. Every text passes the hook, under its attribute key or
+// KeyStatusDescription.
+func (b *builder) statusMessage(s sdktrace.ReadOnlySpan, a attrs) string {
 	if d := s.Status().Description; d != "" {
-		return d
+		return b.z.redactText(KeyStatusDescription, d)
 	}
-	if t, ok := a.str("error.type"); ok {
-		return t
-	}
-	if c, ok := a.str("http.response.status_code"); ok {
-		return "HTTP status " + c
-	}
-	if c, ok := a.str("http.status_code"); ok {
-		return "HTTP status " + c
-	}
-	if c, ok := a.str("rpc.grpc.status_code"); ok {
-		return "gRPC status " + c
+	for _, c := range []struct{ key, prefix string }{
+		{"error.type", ""},
+		{"http.response.status_code", "HTTP status "},
+		{"http.status_code", "HTTP status "},
+		{"rpc.grpc.status_code", "gRPC status "},
+	} {
+		if v, ok := a.str(c.key); ok {
+			if v = b.z.redactText(c.key, v); v == "" {
+				return ""
+			}
+			return c.prefix + v
+		}
 	}
 	return "span status Error"
 }

@@ -26,7 +26,9 @@ func translateEvent(t *testing.T, cfg Config, e sdktrace.Event) (wire.EmitEventR
 	if evs[0].ID != eventUUID(testTraceID, spanID(2), "event", 0) {
 		t.Errorf("event id = %s, want the derived id", evs[0].ID)
 	}
-	return evs[0], p
+	// Every event of a span with a parent names it; the tests below look
+	// at the rest.
+	return withoutParentKey(t, evs[0], uuidOf(rootID)), p
 }
 
 func TestEventClassification(t *testing.T) {
@@ -220,7 +222,8 @@ func TestEventsOfRootAndChildren(t *testing.T) {
 		withEvents(child(2, "a"), event("a note")),
 		withEvents(stub(3, 2, "b"), event("b note")),
 	)
-	want := map[string]string{"run note": "", "run note 2": "", "a note": uuidOf(2), "b note": uuidOf(3)}
+	// The root is the run's top-level span: its events are on it.
+	want := map[string]string{"run note": uuidOf(rootID), "run note 2": uuidOf(rootID), "a note": uuidOf(2), "b note": uuidOf(3)}
 	if len(p.Events) != len(want) {
 		t.Fatalf("events: %s", dump(p.Events))
 	}
@@ -299,7 +302,7 @@ func TestMaxEventsPerSpan(t *testing.T) {
 		evs = append(evs, event("e"+strconv.Itoa(i)))
 	}
 	p := translate(t, Config{MaxEventsPerSpan: 3}, withEvents(rootStub(), evs...), withEvents(child(2, "a"), evs...))
-	for _, sid := range []string{"", uuidOf(2)} {
+	for _, sid := range []string{uuidOf(rootID), uuidOf(2)} {
 		got := eventsOn(p, sid)
 		if len(got) != 3 || got[0].Name != "e0" || got[2].Name != "e2" {
 			t.Errorf("span %q events: %s", sid, dump(got))

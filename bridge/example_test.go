@@ -47,6 +47,7 @@ func ExampleTranslator_Translate() {
 	fmt.Println("run:", plan.End.Status, *plan.End.Message)
 	// Output:
 	// agent: support-bot / platform
+	// span: answer question
 	// span: chat gpt-4o
 	// event: llm llm_response 120 40
 	// run: success answered

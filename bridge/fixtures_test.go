@@ -253,3 +253,24 @@ func otelOf(tb testing.TB, m wire.Object) wire.Object {
 }
 
 func strAttr(k, v string) attribute.KeyValue { return attribute.String(k, v) }
+
+// withoutParentKey checks that event e names parent as its span's parent
+// in metadata (Ezop's run view nests spans by it) and returns e without
+// that key, for tests about the rest of its metadata.
+func withoutParentKey(tb testing.TB, e wire.EmitEventRequest, parent string) wire.EmitEventRequest {
+	tb.Helper()
+	if got := e.Metadata[ParentSpanIDKey]; got != parent {
+		tb.Errorf("event %q: metadata %s = %v, want %s", e.Name, ParentSpanIDKey, got, parent)
+	}
+	m := make(wire.Object, len(e.Metadata))
+	for k, v := range e.Metadata {
+		if k != ParentSpanIDKey {
+			m[k] = v
+		}
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	e.Metadata = m
+	return e
+}

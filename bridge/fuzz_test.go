@@ -456,8 +456,12 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful, childRuns int) {
 		dups := issueCount(p, Dropped, "duplicate span id")
 		spans, events := flattenRuns(p)
 		childRuns += len(p.ChildRuns)
-		if got := btoi(newRoot) + len(spans) + dups; got != len(part) {
+		// The root is a span of its run, like the others.
+		if got := len(spans) + dups; got != len(part) {
 			fail("%d spans in, %d accounted for (root %v, %d sent, %d duplicates)", len(part), got, newRoot, len(spans), dups)
+		}
+		if newRoot && (len(p.Spans) == 0 || !p.Spans[0].Root || p.Spans[0].OTelSpanID != p.RootSpanID || p.Spans[0].Create.ParentID != "") {
+			fail("a new root must be the run's first span, at top level")
 		}
 
 		// No object is larger than MaxPayloadBytes.
@@ -471,9 +475,6 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful, childRuns int) {
 			sid string
 		}
 		var translated []sent
-		if newRoot {
-			translated = append(translated, sent{first[p.RootSpanID], ""})
-		}
 		for _, rs := range spans {
 			translated = append(translated, sent{first[rs.op.OTelSpanID], rs.op.Create.ID})
 		}
@@ -506,7 +507,10 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful, childRuns int) {
 			op := rs.op
 			s := first[op.OTelSpanID]
 			par := s.Parent()
-			local := par.IsValid() && !par.IsRemote() && par.SpanID() != p.RootSpanID && par.SpanID() != rs.runRoot
+			// The root of a child run is the invoking span, a span of
+			// the parent run: its children are top-level in the child
+			// run.
+			local := par.IsValid() && !par.IsRemote() && !(rs.child && par.SpanID() == rs.runRoot)
 			if op.Create.ParentID != "" {
 				if !local || par.SpanID() == s.SpanContext().SpanID() || op.Create.ParentID != SpanUUID(testTraceID, par.SpanID()) {
 					fail("span %v sent under %s, OTel parent %v", op.OTelSpanID, op.Create.ParentID, par.SpanID())
@@ -532,18 +536,19 @@ func checkFuzzInput(t *testing.T, in fuzzInput) (faithful, childRuns int) {
 type runSpan struct {
 	op      SpanOp
 	runRoot trace.SpanID
+	child   bool
 }
 
 // flattenRuns lists the spans and events of p and of its child runs.
 func flattenRuns(p RunPlan) ([]runSpan, []wire.EmitEventRequest) {
 	var spans []runSpan
 	for _, op := range p.Spans {
-		spans = append(spans, runSpan{op, p.RootSpanID})
+		spans = append(spans, runSpan{op, p.RootSpanID, false})
 	}
 	events := append([]wire.EmitEventRequest(nil), p.Events...)
 	for _, c := range p.ChildRuns {
 		for _, op := range c.Plan.Spans {
-			spans = append(spans, runSpan{op, c.Key})
+			spans = append(spans, runSpan{op, c.Key, true})
 		}
 		events = append(events, c.Plan.Events...)
 	}

@@ -44,10 +44,7 @@ type ChildRun struct {
 // run and the keys of child runs with spans or a new root in this part,
 // parents first.
 func (b *builder) assignRuns(state *RunState, top AgentSpec, batch map[trace.SpanID]sdktrace.ReadOnlySpan, rest []sdktrace.ReadOnlySpan) (map[trace.SpanID][]sdktrace.ReadOnlySpan, []trace.SpanID) {
-	var rootID trace.SpanID
-	if state.run.root != nil {
-		rootID = state.run.root.SpanContext().SpanID()
-	}
+	rootID := state.run.rootID
 	agentOf := func(key trace.SpanID) AgentSpec {
 		if ch, ok := state.children[key]; ok && key.IsValid() {
 			return ch.agent
@@ -89,7 +86,7 @@ func (b *builder) assignRuns(state *RunState, top AgentSpec, batch map[trace.Spa
 		// cannot key a child run.)
 		if _, known := state.children[id]; !known && id.IsValid() {
 			if agent, ok := b.invokedAgent(s, agentOf(key)); ok {
-				state.children[id] = &childState{parent: key, agent: agent, run: runState{known: map[trace.SpanID]struct{}{}}}
+				state.children[id] = &childState{parent: key, agent: agent, run: runState{rootID: id, known: map[trace.SpanID]struct{}{}}}
 			}
 		}
 		state.owner[id] = key

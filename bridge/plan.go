@@ -67,6 +67,10 @@ type SpanOp struct {
 	Close  wire.CloseSpanRequest
 	// OTelSpanID is the span's OTel id, for diagnostics.
 	OTelSpanID trace.SpanID
+	// Root marks the run's local root span. With live runs its Ezop span
+	// may have been created already (RunStart): a sender that knows it is
+	// stored only closes it.
+	Root bool
 }
 
 // Empty reports whether the plan has nothing to send.

@@ -34,7 +34,7 @@ func TestIsLocalRoot(t *testing.T) {
 			}
 			p := translate(t, Config{}, s)
 			if tc.want {
-				if p.RootSpanID != spanID(2) || p.End == nil || len(p.Spans) != 0 {
+				if p.RootSpanID != spanID(2) || p.End == nil || len(p.Spans) != 1 || !p.Spans[0].Root {
 					t.Errorf("local root not taken as the run: root=%v end=%v spans=%d", p.RootSpanID, p.End != nil, len(p.Spans))
 				}
 			} else if p.RootSpanID.IsValid() || p.End != nil || len(p.Spans) != 1 {
@@ -289,12 +289,17 @@ func TestRunLifecycleEvents(t *testing.T) {
 			if started.Timestamp != formatTime(root.StartTime) || ended.Timestamp != formatTime(root.EndTime) {
 				t.Errorf("run lifecycle times = %s, %s", started.Timestamp, ended.Timestamp)
 			}
-			// The child gets span_started/span_completed; the root (the run)
-			// does not.
-			s := oneEvent(t, sysEvents, semconv.CategorySystem, semconv.TypeSpanStarted)
-			c := oneEvent(t, sysEvents, semconv.CategorySystem, semconv.TypeSpanCompleted)
-			if s.SpanID != uuidOf(2) || c.SpanID != uuidOf(2) {
-				t.Errorf("span lifecycle events on %s/%s, want %s", s.SpanID, c.SpanID, uuidOf(2))
+			// Every span gets span_started/span_completed, the root (the
+			// run's top-level span) too.
+			for _, n := range []uint64{rootID, 2} {
+				s := oneEvent(t, eventsOn(p, uuidOf(n)), semconv.CategorySystem, semconv.TypeSpanStarted)
+				c := oneEvent(t, eventsOn(p, uuidOf(n)), semconv.CategorySystem, semconv.TypeSpanCompleted)
+				if s.Timestamp == "" || c.Timestamp == "" {
+					t.Errorf("span %d lifecycle events without times", n)
+				}
+			}
+			if len(sysEvents) != 4 {
+				t.Errorf("%d system events, want 4", len(sysEvents))
 			}
 		}
 	}
@@ -327,19 +332,27 @@ func TestRunStartMatchesPlan(t *testing.T) {
 	for name, root := range cases {
 		t.Run(name, func(t *testing.T) {
 			tr := NewTranslator(Config{})
-			agent, start, issues := tr.RunStart(root.Snapshot())
+			var st RunState
+			sp := tr.RunStart(&st, root.Snapshot())
 			p := translate(t, Config{}, root)
-			wantJSON(t, "agent", agent, p.Agent)
-			wantJSON(t, "start", start, p.Start)
-			wantJSON(t, "issues", issues, p.Issues)
-			requireValid(t, newPlanChecker(), RunPlan{Agent: agent, Start: start, Issues: issues})
+			wantJSON(t, "agent", sp.Agent, p.Agent)
+			wantJSON(t, "start", sp.Start, p.Start)
+			wantJSON(t, "issues", sp.Issues, p.Issues)
+			// The start plans the root's span, open; the finished root's
+			// plan creates the same span and closes it.
+			if len(sp.Spans) != 1 || !sp.Spans[0].Root || sp.Spans[0].Close.EndTime != "" || sp.End != nil {
+				t.Fatalf("start plan spans %+v end %v, want the open root span only", sp.Spans, sp.End)
+			}
+			if len(p.Spans) == 0 || !p.Spans[0].Root || p.Spans[0].Create.ID != sp.Spans[0].Create.ID {
+				t.Errorf("finished plan spans %+v, want the root span first", p.Spans)
+			}
 		})
 	}
 	// Without a resource.
 	root := rootStub()
 	root.Resource = nil
-	agent, _, issues := NewTranslator(Config{}).RunStart(root.Snapshot())
-	if agent.Register.Name != fallbackAgentName || len(issues) == 0 {
-		t.Errorf("RunStart without resource: %+v %+v", agent, issues)
+	sp := NewTranslator(Config{}).RunStart(&RunState{}, root.Snapshot())
+	if sp.Agent.Register.Name != fallbackAgentName || len(sp.Issues) == 0 {
+		t.Errorf("RunStart without resource: %+v %+v", sp.Agent, sp.Issues)
 	}
 }

@@ -117,9 +117,12 @@ func TestClassificationTable(t *testing.T) {
 	}
 }
 
+// llmEvent returns the llm_response event of span n, whose parent is
+// the root, without the parent_span_id its metadata must carry.
 func llmEvent(t *testing.T, p RunPlan, n uint64) wire.EmitEventRequest {
 	t.Helper()
-	return oneEvent(t, eventsOn(p, uuidOf(n)), semconv.CategoryLLM, semconv.TypeLLMResponse)
+	e := oneEvent(t, eventsOn(p, uuidOf(n)), semconv.CategoryLLM, semconv.TypeLLMResponse)
+	return withoutParentKey(t, e, uuidOf(rootID))
 }
 
 func TestLLMResponse(t *testing.T) {
@@ -475,9 +478,10 @@ func TestErrorStatusEvent(t *testing.T) {
 			t.Errorf("%s: errors total %v", name, got)
 		}
 	}
-	// The root's error status is a run-level error event.
+	// The root's error status is an error event of the root span, the
+	// run's top-level span.
 	p := translate(t, Config{}, withStatus(rootStub(), codes.Error, "x"))
-	if e := oneEvent(t, p.Events, semconv.CategoryError, semconv.TypeErrorRaised); e.SpanID != "" {
+	if e := oneEvent(t, p.Events, semconv.CategoryError, semconv.TypeErrorRaised); e.SpanID != uuidOf(rootID) {
 		t.Errorf("root error event on span %q", e.SpanID)
 	}
 }

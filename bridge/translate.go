@@ -25,8 +25,14 @@ type builder struct {
 // operations for them. spans holds the run's local root span once it has
 // ended, and any of its descendants; a run may be translated in parts (spans
 // arriving in several batches, or before their root), each call passing the
-// same state. Spans already translated through state are skipped. The
-// caller keeps spans; Translate keeps only root spans in state.
+// same state. Spans already translated through state are skipped. state
+// keeps span ids only, never the spans.
+//
+// The root becomes the run's top-level Ezop span, and its children hang
+// under it. The run's end (status, message, metadata with the run's
+// totals) is planned once, in the part that holds the root: a later part
+// adds spans and events but never ends the run again, since Ezop stamps a
+// run's end time when it is patched.
 //
 // A span that invokes another agent (see [RunPlan.ChildRuns]) starts a
 // child run: its descendants go to that run, and it stays a span of the
@@ -46,46 +52,40 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 		}
 		id := s.SpanContext().SpanID()
 		_, seen := state.owner[id]
-		if _, dup := batch[id]; dup || seen || (state.run.root != nil && state.run.root.SpanContext().SpanID() == id) {
+		if _, dup := batch[id]; dup || seen || (state.run.rootSeen && state.run.rootID == id) {
 			log.add(Dropped, "duplicate span id")
-			continue
-		}
-		if IsLocalRoot(s) && state.run.root == nil && root == nil {
-			root = s
-			batch[id] = s
 			continue
 		}
 		if b.traceID == (trace.TraceID{}) {
 			b.traceID = s.SpanContext().TraceID()
 		}
+		if root == nil && !state.run.rootSeen && IsLocalRoot(s) && (!state.run.rootID.IsValid() || state.run.rootID == id) {
+			root = s
+			batch[id] = s
+			continue
+		}
 		batch[id] = s
 		rest = append(rest, s)
 	}
-	newRoot := root != nil
-	if newRoot {
-		state.run.root = root
-	}
-	if state.run.root != nil {
-		b.traceID = state.run.root.SpanContext().TraceID()
+	if root != nil {
+		state.run.rootID = root.SpanContext().SpanID()
+		state.run.rootSeen = true
 	}
 
-	plan := RunPlan{TraceID: b.traceID}
-	plan.Agent = t.agent(resourceOf(state.run.root, rest), log)
-	if state.run.root != nil {
-		plan.RootSpanID = state.run.root.SpanContext().SpanID()
-	}
+	plan := RunPlan{TraceID: b.traceID, RootSpanID: state.run.rootID}
+	plan.Agent = t.agent(resourceOf(root, rest), log)
 
 	groups, order := b.assignRuns(state, plan.Agent, batch, rest)
-	b.runPart(&plan, &state.run, newRoot, groups[trace.SpanID{}], false)
+	b.runPart(&plan, &state.run, root, groups[trace.SpanID{}], false)
 	for _, key := range order {
 		ch := state.children[key]
-		child := ChildRun{Key: key, Parent: ch.parent, Plan: RunPlan{TraceID: b.traceID, Agent: ch.agent}}
-		inv, isNew := batch[key], false
-		if inv != nil && ch.run.root == nil {
-			ch.run.root, isNew = inv, true
+		child := ChildRun{Key: key, Parent: ch.parent, Plan: RunPlan{TraceID: b.traceID, Agent: ch.agent, RootSpanID: key}}
+		var inv sdktrace.ReadOnlySpan
+		if s := batch[key]; s != nil && !ch.run.rootSeen {
+			inv = s
+			ch.run.rootID, ch.run.rootSeen = key, true
 		}
-		child.Plan.RootSpanID = key
-		b.runPart(&child.Plan, &ch.run, isNew, groups[key], true)
+		b.runPart(&child.Plan, &ch.run, inv, groups[key], true)
 		if !child.Plan.Empty() {
 			plan.ChildRuns = append(plan.ChildRuns, child)
 		}
@@ -95,14 +95,14 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 }
 
 // runPart fills plan with the operations of spans, all of one run whose
-// state is st; newRoot says st.root was seen for the first time. The
-// root of a child run is the span that invoked its agent: a span of the
-// parent run, whose events stay there.
-func (b *builder) runPart(plan *RunPlan, st *runState, newRoot bool, spans []sdktrace.ReadOnlySpan, child bool) {
-	var rootID trace.SpanID
-	if st.root != nil {
-		rootID = st.root.SpanContext().SpanID()
-	}
+// state is st; root is the run's root when this part brings it (nil
+// otherwise). The root of a top run becomes its top-level span; the root
+// of a child run is the span that invoked its agent, a span of the parent
+// run whose events stay there.
+func (b *builder) runPart(plan *RunPlan, st *runState, root sdktrace.ReadOnlySpan, spans []sdktrace.ReadOnlySpan, child bool) {
+	rootID := st.rootID
+	// The top run's root is an Ezop span (planned now, or by RunStart).
+	rootIsSpan := !child && rootID.IsValid() && (root != nil || st.rootSeen || st.rootStarted)
 	log := b.log
 	group := make(map[trace.SpanID]sdktrace.ReadOnlySpan, len(spans))
 	for _, s := range spans {
@@ -121,6 +121,9 @@ func (b *builder) runPart(plan *RunPlan, st *runState, newRoot bool, spans []sdk
 			log.add(Altered, "span is its own parent: attached at run level")
 			return "", true
 		case rootID.IsValid() && pid == rootID:
+			if rootIsSpan {
+				return SpanUUID(b.traceID, pid), true
+			}
 			return "", true
 		}
 		if _, ok := st.known[pid]; ok {
@@ -157,62 +160,77 @@ func (b *builder) runPart(plan *RunPlan, st *runState, newRoot bool, spans []sdk
 		return spans[i].StartTime().Before(spans[j].StartTime())
 	})
 
+	if root != nil && !child {
+		// The root span goes first: its children name it as parent.
+		a := newAttrs(root.Attributes())
+		class := classify(a, log)
+		op := b.spanOp(root, class, "")
+		op.Root = true
+		st.known[rootID] = struct{}{}
+		plan.Spans = append(plan.Spans, op)
+		plan.Events = append(plan.Events, b.spanEvents(root, a, class, op.Create.ID, "", &st.totals)...)
+	}
 	for _, s := range spans {
 		a := newAttrs(s.Attributes())
 		class := classify(a, log)
-		id := s.SpanContext().SpanID()
-		uuid := SpanUUID(b.traceID, id)
 		parent, _ := parentOf(s)
 		// A parent that was placed after its child (a cycle) would be
 		// refused by the server: only name parents already planned.
-		if parent != "" {
+		if parent != "" && s.Parent().SpanID() != rootID {
 			if _, ok := st.known[s.Parent().SpanID()]; !ok {
 				log.add(Altered, "span parent cycle: attached at run level")
 				parent = ""
 			}
 		}
-		op := SpanOp{OTelSpanID: id, Create: wire.CreateSpanRequest{
-			ID: uuid, Name: b.z.str(s.Name()), ParentID: parent,
-			StartTime: b.time(s.StartTime(), "span start time"),
-			Metadata:  b.spanMetadata(s, class),
-		}}
-		end := s.EndTime()
-		if !end.IsZero() && s.StartTime().After(end) {
-			log.add(Altered, "span ends before it starts: end set to start")
-			end = s.StartTime()
-		}
-		op.Close = wire.CloseSpanRequest{EndTime: b.time(end, "span end time")}
-		if op.Close.EndTime == "" {
-			op.Close.EndTime = op.Create.StartTime
-		}
-		if op.Close.EndTime == "" {
-			// The close requires a time and neither is usable: the
-			// server's clock stands in for the start, so the current
-			// time stands in for the end.
-			op.Close.EndTime = formatTime(time.Now())
-		}
-		st.known[id] = struct{}{}
+		op := b.spanOp(s, class, parent)
+		st.known[s.SpanContext().SpanID()] = struct{}{}
 		plan.Spans = append(plan.Spans, op)
-		plan.Events = append(plan.Events, b.spanEvents(s, a, class, uuid, &st.totals)...)
+		plan.Events = append(plan.Events, b.spanEvents(s, a, class, op.Create.ID, parent, &st.totals)...)
 	}
 
-	if newRoot && !child {
-		a := newAttrs(st.root.Attributes())
-		class := classify(a, log)
-		plan.Events = append(append([]wire.EmitEventRequest(nil), b.spanEvents(st.root, a, class, "", &st.totals)...), plan.Events...)
+	if root != nil && b.t.cfg.LifecycleEvents {
+		plan.Events = append(plan.Events, b.runLifecycle(root)...)
 	}
-	if newRoot && b.t.cfg.LifecycleEvents {
-		plan.Events = append(plan.Events, b.runLifecycle(st.root)...)
-	}
-	plan.Start = b.start(st.root)
+	plan.Start = b.start(root)
 	if child {
 		plan.Start.TriggerType = string(semconv.TriggerAgent)
 		plan.Start.TriggerID = ""
 	}
-	if st.root != nil && (newRoot || len(plan.Spans) > 0) {
-		end := b.end(st.root, st.totals)
+	if root != nil {
+		end := b.end(root, st.totals)
 		plan.End = &end
 	}
+}
+
+// createOp builds the create of one span.
+func (b *builder) createOp(s sdktrace.ReadOnlySpan, class spanClass, parent string) SpanOp {
+	id := s.SpanContext().SpanID()
+	return SpanOp{OTelSpanID: id, Create: wire.CreateSpanRequest{
+		ID: SpanUUID(b.traceID, id), Name: b.z.str(s.Name()), ParentID: parent,
+		StartTime: b.time(s.StartTime(), "span start time"),
+		Metadata:  b.spanMetadata(s, class),
+	}}
+}
+
+// spanOp builds the create and close of one ended span.
+func (b *builder) spanOp(s sdktrace.ReadOnlySpan, class spanClass, parent string) SpanOp {
+	op := b.createOp(s, class, parent)
+	end := s.EndTime()
+	if !end.IsZero() && s.StartTime().After(end) {
+		b.log.add(Altered, "span ends before it starts: end set to start")
+		end = s.StartTime()
+	}
+	op.Close = wire.CloseSpanRequest{EndTime: b.time(end, "span end time")}
+	if op.Close.EndTime == "" {
+		op.Close.EndTime = op.Create.StartTime
+	}
+	if op.Close.EndTime == "" {
+		// The close requires a time and neither is usable: the server's
+		// clock stands in for the start, so the current time stands in
+		// for the end.
+		op.Close.EndTime = formatTime(time.Now())
+	}
+	return op
 }
 
 // resourceOf picks the resource of the run: the root's, else any span's.
@@ -237,6 +255,10 @@ func (b *builder) time(t time.Time, what string) string {
 	return s
 }
 
+// KeyStatusDescription is the key under which the redaction hook sees a
+// span's status description (in metadata, run messages and error events).
+const KeyStatusDescription = "otel.status_description"
+
 // otelInfo describes an OTel span for the metadata of its run or span.
 func (b *builder) otelInfo(s sdktrace.ReadOnlySpan) wire.Object {
 	sc := s.SpanContext()
@@ -252,7 +274,7 @@ func (b *builder) otelInfo(s sdktrace.ReadOnlySpan) wire.Object {
 			info["parent_remote"] = true
 		}
 	}
-	if d := s.Status().Description; d != "" {
+	if d := b.z.redactText(KeyStatusDescription, s.Status().Description); d != "" {
 		info["status_description"] = b.z.str(d)
 	}
 	if sc := s.InstrumentationScope(); sc.Name != "" {
@@ -359,8 +381,8 @@ func (b *builder) end(root sdktrace.ReadOnlySpan, totals Totals) wire.EndRunRequ
 	var message string
 	if root.Status().Code == codes.Error {
 		req.Status = string(semconv.RunStatusFailed)
-		message = root.Status().Description
-		if message == "" {
+		message = b.z.redactText(KeyStatusDescription, root.Status().Description)
+		if root.Status().Description == "" {
 			// An attribute: the redaction hook decides, as for the
 			// exception event itself.
 			m, keep := b.z.redact(keyExceptionMessage, exceptionMessage(root))
@@ -385,7 +407,7 @@ func (b *builder) end(root sdktrace.ReadOnlySpan, totals Totals) wire.EndRunRequ
 		}
 	}
 	if m, ok := a.str(string(semconv.RunMessageKey)); ok {
-		message = m
+		message = b.z.redactText(string(semconv.RunMessageKey), m)
 	}
 	if message != "" {
 		m := b.z.str(message)

@@ -103,8 +103,9 @@ func IsLocalRoot(s sdktrace.ReadOnlySpan) bool {
 // RunState is what the translation remembers about one run between the
 // translations of its parts (spans of one trace may arrive in many
 // batches, some after the root), including the child runs of agents it
-// invoked. The zero value is a run not yet seen. A RunState is not safe for
-// concurrent use.
+// invoked. It keeps span ids and totals, never spans: a run whose root was
+// translated holds a few dozen bytes per span. The zero value is a run not
+// yet seen. A RunState is not safe for concurrent use.
 type RunState struct {
 	run runState
 	// owner maps every span translated so far to the run it went to: the
@@ -116,9 +117,15 @@ type RunState struct {
 
 // runState is what the translation remembers about one run, top or child.
 type runState struct {
-	root   sdktrace.ReadOnlySpan
-	known  map[trace.SpanID]struct{}
-	totals Totals
+	// rootID is the run's local root span (for a child run, the span that
+	// invoked its agent); zero until known.
+	rootID trace.SpanID
+	// rootSeen says the root was translated: the run's end was planned.
+	rootSeen bool
+	// rootStarted says RunStart planned the root span's Ezop span.
+	rootStarted bool
+	known       map[trace.SpanID]struct{}
+	totals      Totals
 }
 
 // childState is a child run: its own state, the run that invoked it and
@@ -138,7 +145,11 @@ func (s *RunState) init() {
 }
 
 // RootSeen reports whether the run's root span has been translated.
-func (s *RunState) RootSeen() bool { return s.run.root != nil }
+func (s *RunState) RootSeen() bool { return s.run.rootSeen }
+
+// Spans returns how many spans the state remembers, child runs included:
+// what its memory grows with.
+func (s *RunState) Spans() int { return len(s.owner) }
 
 // Totals returns the run's totals over everything translated so far (its
 // own spans, not those of its child runs).

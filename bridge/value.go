@@ -263,6 +263,28 @@ func (z sanitizer) redact(key string, v any) (any, bool) {
 	return z.hookValue(out), true
 }
 
+// redactText passes a text that is not an attribute value (a status
+// description, a run message) through the redaction hook under key, and
+// returns what may be sent: empty when the hook drops it or turns it into
+// something that is not text.
+func (z sanitizer) redactText(key, text string) string {
+	if text == "" {
+		return ""
+	}
+	v, keep := z.redact(key, text)
+	if !keep {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return z.str(string(b))
+}
+
 // hookValue makes what the redaction hook returned sendable whatever its
 // type: it goes through JSON and is then sanitized like decoded content.
 func (z sanitizer) hookValue(v any) any {

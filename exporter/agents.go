@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"sync"
@@ -15,18 +16,48 @@ import (
 // AgentSpec.Key. The first user of a key registers; concurrent users wait
 // for its answer (one registration per key, like singleflight). A failed
 // registration is remembered for a while (config.agentRetry) so that a
-// refused agent does not cost a request per run.
+// refused agent does not cost a request per run. At most max entries are
+// kept, the least recently used evicted first: in a Collector any sender
+// names agents, and an evicted agent costs one idempotent registration
+// when it comes back.
 type agentCache struct {
-	mu sync.Mutex
-	m  map[string]*agentEntry
+	mu  sync.Mutex
+	m   map[string]*agentEntry
+	lru *list.List // of *agentEntry, least recently used first
+	max int
 }
 
 type agentEntry struct {
+	key       string
+	elem      *list.Element
 	done      chan struct{}
 	agentID   string
 	versionID string
 	err       error
 	retryAt   time.Time // when to try again after err
+}
+
+func (c *agentCache) init(max int) {
+	c.m = map[string]*agentEntry{}
+	c.lru = list.New()
+	c.max = max
+}
+
+// getLocked returns the entry of key, made if needed, and marks it used.
+func (c *agentCache) getLocked(key string) (ent *agentEntry, made bool) {
+	if ent = c.m[key]; ent != nil {
+		c.lru.MoveToBack(ent.elem)
+		return ent, false
+	}
+	ent = &agentEntry{key: key, done: make(chan struct{})}
+	ent.elem = c.lru.PushBack(ent)
+	c.m[key] = ent
+	for c.lru.Len() > c.max {
+		old := c.lru.Front().Value.(*agentEntry)
+		c.lru.Remove(old.elem)
+		delete(c.m, old.key) // a registration in flight finishes for its waiters
+	}
+	return ent, true
 }
 
 // ensureAgent returns the ids of spec's agent and version, registering
@@ -35,10 +66,8 @@ func (e *Exporter) ensureAgent(spec bridge.AgentSpec) (*agentEntry, error) {
 	key := spec.Key()
 	for {
 		e.agents.mu.Lock()
-		ent := e.agents.m[key]
-		if ent == nil {
-			ent = &agentEntry{done: make(chan struct{})}
-			e.agents.m[key] = ent
+		ent, made := e.agents.getLocked(key)
+		if made {
 			e.agents.mu.Unlock()
 			e.register(spec, ent)
 			close(ent.done)
@@ -94,6 +123,7 @@ func (c *agentCache) forget(key string, ent *agentEntry) {
 	c.mu.Lock()
 	if c.m[key] == ent {
 		delete(c.m, key)
+		c.lru.Remove(ent.elem)
 	}
 	c.mu.Unlock()
 }

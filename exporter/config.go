@@ -27,13 +27,23 @@ const (
 	// DefaultConcurrency is how many requests the exporter has in flight at
 	// once, over all runs (WithConcurrency).
 	DefaultConcurrency = 16
+	// DefaultMaxBufferedBytes bounds the estimated size of the spans
+	// waiting for their root (WithMaxBufferedBytes).
+	DefaultMaxBufferedBytes = 128 << 20
+	// DefaultLateSpanWindow is how long a finished trace is remembered
+	// for its late spans (WithLateSpanWindow).
+	DefaultLateSpanWindow = 2 * time.Minute
+	// DefaultMaxRememberedBytes bounds the memory of remembered traces
+	// (WithMaxRememberedBytes).
+	DefaultMaxRememberedBytes = 32 << 20
 )
 
 // Internal tuning, not options: fixed for users, shortened by tests.
 const (
-	// defaultFinishedTraces is how many traces already sent the exporter
-	// remembers, so that their late spans go to the same run.
-	defaultFinishedTraces = 4096
+	// defaultMaxAgents bounds the agent cache: registrations kept, least
+	// recently used evicted (an evicted agent costs one registration
+	// request when it is seen again).
+	defaultMaxAgents = 4096
 	// defaultReportInterval is the minimum time between two reports of
 	// drops with the same reason through the error handler.
 	defaultReportInterval = time.Minute
@@ -54,18 +64,22 @@ type config struct {
 	translate      bridge.Config
 	captureContent *bool
 
-	maxTraces        int
-	maxSpansPerTrace int
-	maxBufferedSpans int
-	rootWait         time.Duration
-	concurrency      int
-	maxLiveRuns      int
-	handler          otel.ErrorHandler
-	remoteLinking    bool // WithRemoteParentLinking (remote.go)
+	maxTraces          int
+	maxSpansPerTrace   int
+	maxBufferedSpans   int
+	maxBufferedBytes   int
+	lateWindow         time.Duration
+	maxRememberedBytes int
+	rootWait           time.Duration
+	concurrency        int
+	maxLiveRuns        int
+	handler            otel.ErrorHandler
+	remoteLinking      bool          // WithRemoteParentLinking (remote.go)
+	linkWait           time.Duration // WithRemoteParentWait
 
 	// Not options (see the constants above); tests in this package set
 	// them.
-	finishedTraces int
+	maxAgents      int
 	reportInterval time.Duration
 	authPause      time.Duration
 	agentRetry     time.Duration
@@ -79,7 +93,7 @@ func newConfig(opts []Option) config {
 		maxBufferedSpans: DefaultMaxBufferedSpans,
 		rootWait:         DefaultRootWait,
 		concurrency:      DefaultConcurrency,
-		finishedTraces:   defaultFinishedTraces,
+		maxAgents:        defaultMaxAgents,
 		reportInterval:   defaultReportInterval,
 		authPause:        defaultAuthPause,
 		agentRetry:       defaultAgentRetry,
@@ -103,6 +117,18 @@ func newConfig(opts []Option) config {
 	}
 	if c.rootWait <= 0 {
 		c.rootWait = DefaultRootWait
+	}
+	if c.maxBufferedBytes <= 0 {
+		c.maxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if c.lateWindow <= 0 {
+		c.lateWindow = DefaultLateSpanWindow
+	}
+	if c.maxRememberedBytes <= 0 {
+		c.maxRememberedBytes = DefaultMaxRememberedBytes
+	}
+	if c.linkWait <= 0 {
+		c.linkWait = DefaultRemoteParentWait
 	}
 	if c.concurrency <= 0 {
 		c.concurrency = DefaultConcurrency
@@ -286,6 +312,38 @@ func WithMaxSpansPerTrace(n int) Option {
 func WithMaxBufferedSpans(n int) Option {
 	return optionFunc(func(c config) config {
 		c.maxBufferedSpans = n
+		return c
+	})
+}
+
+// WithMaxBufferedBytes caps the estimated size (attributes, events and
+// names) of the spans waiting for their root span; beyond it new spans are
+// dropped and counted. Default: DefaultMaxBufferedBytes (128 MiB).
+func WithMaxBufferedBytes(n int) Option {
+	return optionFunc(func(c config) config {
+		c.maxBufferedBytes = n
+		return c
+	})
+}
+
+// WithLateSpanWindow sets how long a finished trace is remembered, from
+// its last span, so that spans ending after their root join the root's
+// run. A remembered trace keeps span ids and run ids only (about a hundred
+// bytes a span), never span data. A run of spans whose root never came is
+// ended when its trace is forgotten. Default: DefaultLateSpanWindow (2m).
+func WithLateSpanWindow(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		c.lateWindow = d
+		return c
+	})
+}
+
+// WithMaxRememberedBytes caps the memory of remembered traces (see
+// WithLateSpanWindow); beyond it the least recently used are forgotten
+// early. Default: DefaultMaxRememberedBytes (32 MiB).
+func WithMaxRememberedBytes(n int) Option {
+	return optionFunc(func(c config) config {
+		c.maxRememberedBytes = n
 		return c
 	})
 }

@@ -154,9 +154,9 @@ func Example_errorHandler() {
 	printDrops(exp)
 	// Unordered output:
 	// ezop: 1 not delivered: run: auth
-	// ezop: 1 not delivered: span: auth
+	// ezop: 2 not delivered: span: auth
 	// ezop: ezop exporter: the Ezop API refused the API key
-	// spans: 0 sent, 1 dropped; events: 0 sent, 0 dropped
-	//   1 dropped: span: auth
+	// spans: 0 sent, 2 dropped; events: 0 sent, 0 dropped
+	//   2 dropped: span: auth
 	//   1 dropped: run: auth
 }

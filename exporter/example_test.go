@@ -65,10 +65,11 @@ func Example() {
 		fmt.Println("event:", e.Category, *e.Type, e.Metadata["input_tokens"], e.Metadata["output_tokens"])
 	}
 	st := exp.Stats()
-	fmt.Println("sent:", st.RunsEnded, "run,", st.SpansSent, "span,", st.EventsSent, "event")
+	fmt.Println("sent: runs", st.RunsEnded, "spans", st.SpansSent, "events", st.EventsSent)
 	// Output:
 	// runs: 1 status: success
+	// span: answer question
 	// span: chat gpt-4o
 	// event: llm llm_response 120 40
-	// sent: 1 run, 1 span, 1 event
+	// sent: runs 1 spans 2 events 1
 }

@@ -71,9 +71,10 @@ func TestCompleteTraceInOneBatch(t *testing.T) {
 	if run.Status != "success" {
 		t.Errorf("run status %q, want success", run.Status)
 	}
+	// The root is the run's top-level span; the rest hangs under it.
 	got := spanParents(t, e.srv, run.ID)
-	want := map[string]string{"child": "", "grandchild": "child"}
-	if len(got) != len(want) || got["child"] != "" || got["grandchild"] != "child" {
+	want := map[string]string{"root": "", "child": "root", "grandchild": "child"}
+	if len(got) != len(want) || got["root"] != "" || got["child"] != "root" || got["grandchild"] != "child" {
 		t.Errorf("spans: got %v, want %v", got, want)
 	}
 	for _, s := range e.srv.Spans(run.ID) {
@@ -82,7 +83,7 @@ func TestCompleteTraceInOneBatch(t *testing.T) {
 		}
 	}
 	st := e.exp.Stats()
-	if st.RunsStarted != 1 || st.RunsEnded != 1 || st.SpansSent != 2 {
+	if st.RunsStarted != 1 || st.RunsEnded != 1 || st.SpansSent != 3 {
 		t.Errorf("stats: %+v", st)
 	}
 	if st.BufferedSpans != 0 || st.InFlightSpans != 0 {
@@ -118,7 +119,7 @@ func TestSpansWaitForTheirRoot(t *testing.T) {
 	e.export(tr.pick(t, "root")...)
 	run := oneRun(t, e.srv)
 	got := spanParents(t, e.srv, run.ID)
-	if len(got) != 2 || got["child"] != "" || got["grandchild"] != "child" {
+	if len(got) != 3 || got["root"] != "" || got["child"] != "root" || got["grandchild"] != "child" {
 		t.Errorf("spans: %v", got)
 	}
 	if run.Status != "success" {
@@ -158,7 +159,10 @@ func TestRootWaitSendsOrphansThenRootCompletesTheSameRun(t *testing.T) {
 	if run.Status != "success" {
 		t.Errorf("run status after root %q, want success", run.Status)
 	}
-	if got := spanParents(t, e.srv, run.ID); len(got) != 2 {
+	// The child went before the root was known, at run level; so did the
+	// late sibling, which joined the run at once (its parent is the
+	// ancestor the run misses). The root then completes the run.
+	if got := spanParents(t, e.srv, run.ID); len(got) != 3 || got["child"] != "" || got["root"] != "" || got["late"] != "" {
 		t.Errorf("spans: %v", got)
 	}
 	e.noRejections()
@@ -181,7 +185,7 @@ func TestLateSpansJoinTheirRun(t *testing.T) {
 	e.export(tr.pick(t, "async")...)
 	run := oneRun(t, e.srv)
 	got := spanParents(t, e.srv, run.ID)
-	if len(got) != 2 || got["async"] != "child" {
+	if len(got) != 3 || got["async"] != "child" || got["child"] != "root" {
 		t.Errorf("spans: %v", got)
 	}
 	if st := e.exp.Stats(); st.RunsStarted != 1 {
@@ -201,20 +205,28 @@ func TestBufferLimits(t *testing.T) {
 		_, b := tr.Start(ctx2, "b")
 		b.End()
 		e.export(tr.pick(t, "a", "b")...)
+		// The oldest waiting trace is sent without its root to make room:
+		// nothing is dropped.
 		st := e.exp.Stats()
-		if st.BufferedTraces != 1 || st.Dropped["span: "+reasonMaxTraces] != 1 || st.SpansDropped != 1 {
+		if st.BufferedTraces != 1 || st.SpansDropped != 0 || st.Altered[reasonMadeRoom] != 1 {
 			t.Errorf("stats: %+v", st)
 		}
-		// A complete trace is never buffered, so it is not limited.
+		// A complete trace is never buffered, so it is not limited; r1
+		// completes the run its child was sent in.
 		r2.End()
 		r1.End()
 		e.export(tr.pick(t, "r2", "r1")...)
-		if n := len(e.srv.Runs()); n != 2 {
-			t.Errorf("runs %d", n)
+		runs := e.srv.Runs()
+		if len(runs) != 2 {
+			t.Fatalf("runs %d", len(runs))
 		}
-		drops := e.log.drops()
-		if len(drops) != 1 || drops[0].Reason != "span: "+reasonMaxTraces || drops[0].Count != 1 {
-			t.Errorf("reported: %v", e.log.all())
+		for _, r := range runs {
+			if r.Status != "success" || len(e.srv.Spans(r.ID)) != 2 {
+				t.Errorf("run %s: status %s, %d spans", r.ID, r.Status, len(e.srv.Spans(r.ID)))
+			}
+		}
+		if drops := e.log.drops(); len(drops) != 0 {
+			t.Errorf("reported drops: %v", drops)
 		}
 	})
 	t.Run("max spans per trace", func(t *testing.T) {
@@ -232,7 +244,7 @@ func TestBufferLimits(t *testing.T) {
 		}
 		root.End()
 		e.export(tr.pick(t, "root")...)
-		if got := spanParents(t, e.srv, oneRun(t, e.srv).ID); len(got) != 2 {
+		if got := spanParents(t, e.srv, oneRun(t, e.srv).ID); len(got) != 3 {
 			t.Errorf("spans %v", got)
 		}
 	})
@@ -271,19 +283,23 @@ func TestDependencyOrderAndLatency(t *testing.T) {
 
 	run := oneRun(t, e.srv)
 	spans := e.srv.Spans(run.ID)
-	if len(spans) != n-1 {
-		t.Fatalf("spans %d, want %d", len(spans), n-1)
+	if len(spans) != n {
+		t.Fatalf("spans %d, want %d", len(spans), n)
 	}
 	if evs := e.srv.Events(run.ID); len(evs) != n-1 {
 		t.Errorf("events %d, want %d", len(evs), n-1)
 	}
 	got := spanParents(t, e.srv, run.ID)
 	for name, parent := range got {
-		want := name[:strings.LastIndex(name, "/")]
-		if want == "" {
-			want = ""
+		want := ""
+		switch i := strings.LastIndex(name, "/"); {
+		case name == "root":
+		case i == 0:
+			want = "root"
+		default:
+			want = name[:i]
 		}
-		if parent != want && !(parent == "" && want == "") {
+		if parent != want {
 			t.Errorf("span %q has parent %q, want %q", name, parent, want)
 		}
 	}
@@ -378,8 +394,8 @@ func TestAgentNotFoundRegistersAgain(t *testing.T) {
 }
 
 // A request the server refuses is dropped and counted with the server's
-// message; the rest of the run goes on, and what depends on the refused
-// span is dropped without a request.
+// message; the rest of the run goes on, and what hangs off the refused
+// span is sent without it (at run level), so nothing else is lost.
 func TestPermanentErrorOnOneSpan(t *testing.T) {
 	tp := &transport{}
 	var victim string
@@ -405,20 +421,30 @@ func TestPermanentErrorOnOneSpan(t *testing.T) {
 
 	run := oneRun(t, e.srv)
 	got := spanParents(t, e.srv, run.ID)
-	if len(got) != 1 || got["good"] != "" {
-		t.Errorf("spans %v, want only good", got)
+	if len(got) != 3 || got["good"] != "root" || got["under"] != "" {
+		t.Errorf("spans %v, want root, good under it, under at run level", got)
 	}
 	if run.Status != "success" {
 		t.Errorf("run not ended: %q", run.Status)
 	}
 	st := e.exp.Stats()
-	if st.Dropped["span: create failed: validation: bad span"] != 1 ||
-		st.Dropped["span: parent span not stored"] != 1 ||
-		st.Dropped["event: span not stored"] < 1 {
+	if st.Dropped["span: create failed: validation: bad span"] != 1 || st.SpansDropped != 1 || st.EventsDropped != 0 {
 		t.Errorf("dropped: %v", st.Dropped)
 	}
-	if n := tp.count("POST /runs/{id}/spans"); n != 2 {
-		t.Errorf("span creates %d, want 2 (good, %s)", n, victim)
+	if st.Altered[reasonRehomedSpan] != 1 || st.Altered[reasonRehomedEvent] != 1 {
+		t.Errorf("altered: %v", st.Altered)
+	}
+	var runLevel int
+	for _, ev := range e.srv.Events(run.ID) {
+		if ev.SpanID == nil && ev.Category == "error" {
+			runLevel++
+		}
+	}
+	if runLevel != 1 {
+		t.Errorf("the refused span's exception event: %d at run level, want 1", runLevel)
+	}
+	if n := tp.count("POST /runs/{id}/spans"); n != 4 {
+		t.Errorf("span creates %d, want 4 (root, good, under, %s)", n, victim)
 	}
 	reported := false
 	for _, d := range e.log.drops() {
@@ -454,7 +480,7 @@ func TestAuthFailureStopsSending(t *testing.T) {
 		t.Errorf("%d requests with a refused key, want at most 2: %v", n, srv.Requests())
 	}
 	st := e.exp.Stats()
-	if st.Dropped["span: auth"] != 30 || st.RunsStarted != 0 {
+	if st.Dropped["span: auth"] != 40 || st.RunsStarted != 0 {
 		t.Errorf("stats: %+v", st)
 	}
 	var authReports int
@@ -539,7 +565,7 @@ func testShutdownDeadline(t *testing.T, slow bool) {
 		t.Errorf("second Shutdown: %v", err)
 	}
 	st := exp.Stats()
-	if st.SpansDropped != 2 {
+	if st.SpansDropped != 3 {
 		t.Errorf("stats: %+v", st)
 	}
 	srv.Close()
@@ -564,7 +590,8 @@ func TestExportAfterShutdown(t *testing.T) {
 	}
 }
 
-// Shutdown sends the traces still waiting for their root.
+// Shutdown sends the traces still waiting for their root, and ends their
+// runs: a run that started always ends.
 func TestShutdownFlushesBufferedTraces(t *testing.T) {
 	before := runtime.NumGoroutine()
 	srv := ezoptest.NewServer()
@@ -588,14 +615,17 @@ func TestShutdownFlushesBufferedTraces(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := srv.Runs()
-	if len(runs) != 1 || runs[0].Status != "running" || len(srv.Spans(runs[0].ID)) != 1 {
-		t.Errorf("runs %+v", runs)
+	if len(runs) != 1 || runs[0].Status != "failed" || len(srv.Spans(runs[0].ID)) != 1 {
+		t.Fatalf("runs %+v", runs)
+	}
+	if m := runs[0].Message; m == nil || *m != reasonShutdownLost {
+		t.Errorf("message %v, want %q", m, reasonShutdownLost)
 	}
 	if len(srv.Rejected()) != 0 {
 		t.Errorf("rejected: %v", srv.Rejected())
 	}
 	st := exp.Stats()
-	if st.EventsSent != 1 || st.SpansSent != 1 {
+	if st.EventsSent != 1 || st.SpansSent != 1 || st.RunsStarted != 1 || st.RunsEnded != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	srv.Close()
@@ -618,7 +648,7 @@ func TestStatsAndAlterations(t *testing.T) {
 	root.End()
 	e.export(tr.rec.Ended()...)
 	st := e.exp.Stats()
-	if st.RunsStarted != 1 || st.RunsEnded != 1 || st.SpansSent != 1 || st.EventsSent != 1 {
+	if st.RunsStarted != 1 || st.RunsEnded != 1 || st.SpansSent != 2 || st.EventsSent != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	if len(st.Altered) == 0 {
@@ -638,7 +668,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 	tr.tree("", 1, 3)
 	e.export(tr.rec.Ended()...)
 	st := e.exp.Stats()
-	if st.SpansSent != 3 || st.RequestsRetried < 2 || len(st.Dropped) != 0 {
+	if st.SpansSent != 4 || st.RequestsRetried < 2 || len(st.Dropped) != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -663,22 +693,22 @@ func TestGiveUpCountsDrop(t *testing.T) {
 			found = true
 		}
 	}
-	if !found || st.SpansSent != 1 || st.RunsEnded != 1 {
+	if !found || st.SpansSent != 2 || st.RunsEnded != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }
 
 // Reports of one reason are rate-limited; counts are not.
 func TestDropReportsRateLimited(t *testing.T) {
-	e := newEnv(t, nil, WithMaxTraces(1))
+	e := newEnv(t, nil, WithMaxSpansPerTrace(1))
 	tr := newTracer()
+	ctx, _ := tr.Start(context.Background(), "root")
 	for i := range 5 {
-		ctx, _ := tr.Start(context.Background(), "root")
 		_, s := tr.Start(ctx, "s"+string(rune('0'+i)))
 		s.End()
 		e.export(tr.pick(t, "s"+string(rune('0'+i)))...)
 	}
-	if st := e.exp.Stats(); st.Dropped["span: "+reasonMaxTraces] != 4 {
+	if st := e.exp.Stats(); st.Dropped["span: "+reasonMaxPerTrace] != 4 {
 		t.Errorf("dropped %v", st.Dropped)
 	}
 	if n := len(e.log.drops()); n != 1 {
@@ -687,7 +717,7 @@ func TestDropReportsRateLimited(t *testing.T) {
 	e.shutdown() // reports what was not reported yet
 	var total int64
 	for _, d := range e.log.drops() {
-		if d.Reason == "span: "+reasonMaxTraces {
+		if d.Reason == "span: "+reasonMaxPerTrace {
 			total += d.Count
 		}
 	}
@@ -707,7 +737,7 @@ func TestExportDoesNotKeepTheBatchSlice(t *testing.T) {
 	batch[0] = nil // the SDK reuses its slice
 	root.End()
 	e.export(tr.pick(t, "root")...)
-	if got := spanParents(t, e.srv, oneRun(t, e.srv).ID); len(got) != 1 {
+	if got := spanParents(t, e.srv, oneRun(t, e.srv).ID); len(got) != 2 || got["a"] != "root" {
 		t.Errorf("spans %v", got)
 	}
 }
@@ -759,8 +789,8 @@ func TestConcurrentExportsOfOneTrace(t *testing.T) {
 	}
 	wg.Wait()
 	run := oneRun(t, e.srv)
-	if got := spanParents(t, e.srv, run.ID); len(got) != 20 {
-		t.Errorf("spans %d", len(got))
+	if got := spanParents(t, e.srv, run.ID); len(got) != 21 {
+		t.Errorf("spans %d, want the root and its 20 children", len(got))
 	}
 	e.noRejections()
 }
@@ -783,7 +813,7 @@ func TestGrandchildWaitsForItsParentAfterTheRoot(t *testing.T) {
 	e.export(tr.pick(t, "mid")...)
 	run := oneRun(t, e.srv)
 	got := spanParents(t, e.srv, run.ID)
-	if len(got) != 2 || got["mid"] != "" || got["leaf"] != "mid" {
+	if len(got) != 3 || got["mid"] != "root" || got["leaf"] != "mid" {
 		t.Errorf("spans %v", got)
 	}
 	e.noRejections()
@@ -818,8 +848,8 @@ func TestTwoLocalRootsInOneTrace(t *testing.T) {
 		got := spanParents(t, e.srv, run.ID)
 		name := run.Metadata["otel"].(map[string]any)["name"].(string)
 		want := "c" + name[1:]
-		if len(got) != 1 || got[want] != "" {
-			t.Errorf("run %s spans %v, want %s", name, got, want)
+		if len(got) != 2 || got[name] != "" || got[want] != name {
+			t.Errorf("run %s spans %v, want %s under %s", name, got, want, name)
 		}
 	}
 	e.noRejections()
@@ -835,12 +865,12 @@ func TestExportContextEndsDeliveryContinues(t *testing.T) {
 	if err := e.exp.ExportSpans(ctx, tr.rec.Ended()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ExportSpans: %v", err)
 	}
-	if st := e.exp.Stats(); st.InFlightSpans != 6 {
+	if st := e.exp.Stats(); st.InFlightSpans != 7 {
 		t.Errorf("in flight: %+v", st)
 	}
 	e.flush()
 	run := oneRun(t, e.srv)
-	if run.Status != "success" || len(e.srv.Spans(run.ID)) != 6 {
+	if run.Status != "success" || len(e.srv.Spans(run.ID)) != 7 {
 		t.Errorf("run %+v", run)
 	}
 	e.noRejections()

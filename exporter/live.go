@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ezopotel/ezop-otel-go/bridge"
 )
@@ -65,21 +65,27 @@ func Install(ctx context.Context, res *resource.Resource, opts ...Option) (*sdkt
 // receives them, and an exporter sees a root span only when it ends; so
 // without the processor every run looks instantaneous and nothing shows
 // while an agent works. With it, a run is started as soon as its local
-// root span starts, and ended by the exporter when the root ends.
+// root span starts, with the root as its top-level Ezop span, its other
+// spans are sent as they reach the exporter, and the exporter ends the run
+// when the root ends.
 //
-// The processor never blocks the instrumented code: it hands the root span
-// to a bounded queue (WithMaxLiveRuns) and a background goroutine starts
-// the run. Starting a run and sending the finished trace are queued on the
-// same run, in order, so a run is never created twice for one root; if the
-// early start fails, or the queue is full, the exporter creates the run
-// when the root ends, as without the processor.
+// The processor never blocks the instrumented code: OnStart and OnEnd note
+// the root in a bounded hand-off (WithMaxLiveRuns) and a background
+// goroutine does the rest, in the order the roots started and ended.
+// Starting a run and sending its parts are queued on the same run, so a
+// run is never created twice for one root; if the early start fails, or
+// WithMaxLiveRuns runs are open, the exporter creates the run when the
+// root ends, as without the processor. If the root never reaches the
+// exporter (the batching processor dropped it), the run is ended from the
+// copy OnEnd kept, after the root wait, or at Shutdown.
 //
-// The run's trigger and user are taken from the root span's attributes at
-// its start. Every call returns the same processor.
+// The run's trigger and user, and the root span's metadata, are taken
+// from the root span's attributes at its start. Every call returns the same
+// processor.
 func (e *Exporter) LiveProcessor() sdktrace.SpanProcessor {
 	e.lp.once.Do(func() {
-		e.lp.q = make(chan sdktrace.ReadOnlySpan, e.cfg.maxLiveRuns)
-		e.lp.ends = make(chan sdktrace.ReadOnlySpan, e.cfg.maxLiveRuns)
+		e.lp.open = map[liveKey]struct{}{}
+		e.lp.signal = make(chan struct{}, 1)
 		e.lp.stop = make(chan struct{})
 		e.lp.done = make(chan struct{})
 		go e.liveDispatch()
@@ -96,17 +102,22 @@ func (e *Exporter) LiveProcessor() sdktrace.SpanProcessor {
 // live is the state of the live processor.
 type live struct {
 	once sync.Once
-	// q hands roots that started from the instrumented code to
-	// liveDispatch.
-	q chan sdktrace.ReadOnlySpan
-	// ends hands roots that ended to liveDispatch.
-	ends chan sdktrace.ReadOnlySpan
-	stop chan struct{}
-	done chan struct{}
-	// open counts runs started live whose root has not reached the
-	// exporter, queued ones included.
-	open   atomic.Int64
-	closed atomic.Bool
+
+	// mu guards open, events and closed. OnStart and OnEnd take only this
+	// lock, briefly; the lifecycle takes it inside Exporter.mu.
+	mu sync.Mutex
+	// open are the roots started live whose run holds a slot: from
+	// OnStart until the root reaches the exporter (or the run ends
+	// without it). At most maxLiveRuns.
+	open map[liveKey]struct{}
+	// events are starts and ends of open roots, in the order they
+	// happened, not yet applied (at most two per open root).
+	events []liveEvent
+	closed bool
+
+	signal chan struct{} // wakes liveDispatch; holds one
+	stop   chan struct{}
+	done   chan struct{}
 
 	// flusher, set by Install, is the batching processor in front of the
 	// exporter: when a live root ends, liveFlush asks it to deliver now.
@@ -119,47 +130,67 @@ type live struct {
 	flushDone chan struct{}
 }
 
+type liveKey struct {
+	trace trace.TraceID
+	span  trace.SpanID
+}
+
+// liveEvent is a root that started (end false) or ended.
+type liveEvent struct {
+	s   sdktrace.ReadOnlySpan
+	end bool
+}
+
+func keyOf(s sdktrace.ReadOnlySpan) liveKey {
+	sc := s.SpanContext()
+	return liveKey{sc.TraceID(), sc.SpanID()}
+}
+
 // liveProcessor is the sdktrace.SpanProcessor of Exporter.LiveProcessor.
 type liveProcessor struct{ e *Exporter }
 
-// OnStart hands a starting local root to the dispatcher, without
-// blocking.
+// OnStart notes a starting local root, without blocking.
 func (p liveProcessor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
 	if !bridge.IsLocalRoot(s) || !s.SpanContext().IsSampled() {
 		return
 	}
-	lp := &p.e.lp
-	if lp.closed.Load() {
+	e := p.e
+	lp := &e.lp
+	lp.mu.Lock()
+	if lp.closed {
+		lp.mu.Unlock()
 		return
 	}
-	if lp.open.Add(1) > int64(p.e.cfg.maxLiveRuns) {
-		lp.open.Add(-1)
-		p.e.st.alter("run not started live: too many open runs (WithMaxLiveRuns); it starts when its root ends", 1)
+	if len(lp.open) >= e.cfg.maxLiveRuns {
+		lp.mu.Unlock()
+		e.st.alter("run not started live: too many open runs (WithMaxLiveRuns); it starts when its root ends", 1)
 		return
 	}
+	lp.open[keyOf(s)] = struct{}{}
+	lp.events = append(lp.events, liveEvent{s: s})
+	lp.mu.Unlock()
 	select {
-	case lp.q <- s:
+	case lp.signal <- struct{}{}:
 	default:
-		lp.open.Add(-1)
-		p.e.st.alter("run not started live: hand-off queue full; it starts when its root ends", 1)
 	}
 }
 
-// OnEnd notes that a root ended, in case the batching processor drops it
-// (its queue full) and it never reaches the exporter: the exporter then ends
-// the run from this copy after the root wait (see releaseLiveEndsLocked).
-// If Install set the processor up with its batching processor, it also
-// asks for prompt delivery.
+// OnEnd notes that a live root ended, keeping the root in case the
+// batching processor drops it (its queue full) and it never reaches the
+// exporter. If Install set the processor up with its batching processor,
+// it also asks for prompt delivery.
 func (p liveProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
-	lp := &p.e.lp
-	if !bridge.IsLocalRoot(s) || !s.SpanContext().IsSampled() || lp.closed.Load() {
+	if !bridge.IsLocalRoot(s) || !s.SpanContext().IsSampled() {
 		return
 	}
-	select {
-	case lp.ends <- s:
-	default: // the exporter will most likely receive the root anyway
+	lp := &p.e.lp
+	lp.mu.Lock()
+	_, open := lp.open[keyOf(s)]
+	if open && !lp.closed {
+		lp.events = append(lp.events, liveEvent{s: s, end: true})
 	}
-	if lp.flushReq == nil {
+	lp.mu.Unlock()
+	if !open || lp.flushReq == nil {
 		return
 	}
 	select {
@@ -171,7 +202,9 @@ func (p liveProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 // Shutdown stops live starts and prompt flushes; the exporter's own
 // Shutdown (through the batching processor) delivers what was started.
 func (p liveProcessor) Shutdown(context.Context) error {
-	p.e.lp.closed.Store(true)
+	p.e.lp.mu.Lock()
+	p.e.lp.closed = true
+	p.e.lp.mu.Unlock()
 	p.e.stopLiveFlush()
 	return nil
 }
@@ -201,130 +234,102 @@ func (e *Exporter) stopLiveFlush() {
 // ForceFlush has nothing to flush: runs are started as soon as possible.
 func (liveProcessor) ForceFlush(context.Context) error { return nil }
 
-// liveDispatch starts the runs of roots handed over by OnStart.
+// liveDispatch applies the live starts and ends as they come.
 func (e *Exporter) liveDispatch() {
 	defer close(e.lp.done)
 	for {
 		select {
 		case <-e.lp.stop:
 			return
-		case s := <-e.lp.q:
-			e.liveStart(s)
+		case <-e.lp.signal:
+			now := e.cfg.now()
+			e.mu.Lock()
+			e.applyLiveLocked(now)
+			e.mu.Unlock()
 			e.st.emit()
-		case s := <-e.lp.ends:
-			e.liveEnded(s)
 		}
 	}
 }
 
-// liveStart queues the start of the run of root s, unless the exporter
-// already knows that run (the root ended, and was exported, first).
-func (e *Exporter) liveStart(s sdktrace.ReadOnlySpan) {
-	// Read the root outside the exporter's lock: the span may still be
-	// running, and its own lock guards it.
-	agent, start, issues := e.tr.RunStart(s)
-	sc := s.SpanContext()
-	tid, rid := sc.TraceID(), sc.SpanID()
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, is := range issues {
-		if is.Kind == bridge.Dropped {
-			e.st.drop("", is.Reason, int64(is.Count), nil)
+// applyLiveLocked applies the live events noted since the last call, in
+// order. ExportSpans calls it first, so a root is started live before its
+// own arrival is placed.
+func (e *Exporter) applyLiveLocked(now time.Time) {
+	lp := &e.lp
+	lp.mu.Lock()
+	evs := lp.events
+	lp.events = nil
+	lp.mu.Unlock()
+	for _, ev := range evs {
+		if ev.end {
+			e.liveEndLocked(ev.s, now)
 		} else {
-			e.st.alter(is.Reason, int64(is.Count))
+			e.liveStartLocked(ev.s, now)
 		}
 	}
-	ts := e.traces[tid]
-	if ts == nil {
-		ts = newTraceState(tid)
-	}
-	if _, known := ts.runs[rid]; known || e.closed {
-		e.lp.open.Add(-1)
-		e.settleLocked(ts)
+}
+
+// liveStartLocked is a root starting: its run is made and its start
+// queued, unless the exporter already knows the root.
+func (e *Exporter) liveStartLocked(s sdktrace.ReadOnlySpan, now time.Time) {
+	sc := s.SpanContext()
+	ts := e.traceLocked(sc.TraceID())
+	rid := sc.SpanID()
+	if _, known := ts.runs[rid]; known || ts.index[rid] != nil || e.closed {
+		e.lp.release(keyOf(s))
+		e.settleLocked(ts, now)
 		return
 	}
-	rn := &run{traceID: tid, live: true}
-	ts.runs[rid] = rn
+	r := e.newRunLocked(ts, rid)
+	r.live = true
+	ts.index[rid] = r
 	ts.livePins++
-	j := &job{plan: bridge.RunPlan{TraceID: tid, RootSpanID: rid, Agent: agent, Start: start}, done: make(chan struct{})}
-	e.live[j] = struct{}{}
-	e.enqueue(rn, j)
-	e.settleLocked(ts)
+	e.liveOpen[r] = struct{}{}
+	e.enqueueLocked(r, &work{kind: workStart, root: s})
+	// Spans that arrived before the start was applied may hang off it.
+	e.resolveLocked(ts, now, nil)
+	e.settleLocked(ts, now)
 }
 
-// liveEnded keeps a copy of a live run's root that ended, until the root
-// reaches the exporter.
-func (e *Exporter) liveEnded(s sdktrace.ReadOnlySpan) {
+// liveEndLocked is a live root ending: the run keeps the copy until the
+// root reaches the exporter.
+func (e *Exporter) liveEndLocked(s sdktrace.ReadOnlySpan, now time.Time) {
 	sc := s.SpanContext()
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ts := e.traces[sc.TraceID()]
 	if ts == nil {
 		return
 	}
-	if rn := ts.runs[sc.SpanID()]; rn != nil && rn.live {
-		rn.liveEnd, rn.liveEndAt = s, e.cfg.now()
+	if r := ts.runs[sc.SpanID()]; r != nil && r.live && !r.rootArrived {
+		r.liveEnd, r.liveEndAt = s, now
 	}
 }
 
-// releaseLiveEndsLocked ends live runs whose root ended (OnEnd) but did not
-// reach the exporter, the batching processor having dropped it: from the
-// copy OnEnd kept, once the root wait has passed since the end, or at once
-// when all is set (at Shutdown, after the batching processor delivered
-// what it had). Without this such a run would stay running on Ezop.
-func (e *Exporter) releaseLiveEndsLocked(now time.Time, all bool) {
-	for id, ts := range e.traces {
-		if ts.livePins == 0 {
-			continue
-		}
-		var roots []sdktrace.ReadOnlySpan
-		for _, rn := range ts.runs {
-			if rn != nil && rn.live && rn.liveEnd != nil && (all || now.Sub(rn.liveEndAt) >= e.cfg.rootWait) {
-				roots = append(roots, rn.liveEnd)
-				rn.liveEnd = nil
-			}
-		}
-		if len(roots) > 0 {
-			e.st.alter("run: root span did not reach the exporter (dropped by the batching processor?); ended from the live processor's copy", int64(len(roots)))
-			e.acceptTraceLocked(id, roots)
-		}
-	}
-}
-
-// liveUnpinLocked notes that the root of rn reached the exporter: the
-// run's trace may now be forgotten like any other.
-func (e *Exporter) liveUnpinLocked(ts *traceState, rn *run) {
-	if rn == nil || !rn.live {
-		return
-	}
-	rn.live = false
+// unliveLocked notes that the live run r holds its slot no more: its root
+// arrived, or it ends without it.
+func (e *Exporter) unliveLocked(ts *traceState, r *run) {
+	r.live = false
+	r.liveEnd = nil
 	ts.livePins--
-	e.lp.open.Add(-1)
+	delete(e.liveOpen, r)
+	e.lp.release(liveKey{r.traceID, r.key})
 }
 
-// stopLive stops the dispatcher; roots still queued take the exporter-only
-// path.
+func (lp *live) release(k liveKey) {
+	lp.mu.Lock()
+	delete(lp.open, k)
+	lp.mu.Unlock()
+}
+
+// stopLive stops the processor and its dispatcher; Shutdown applies what
+// is left.
 func (e *Exporter) stopLive() {
-	e.lp.closed.Store(true)
-	started := false
 	e.lp.once.Do(func() {}) // no processor was ever made: nothing runs
+	e.lp.mu.Lock()
+	e.lp.closed = true
+	e.lp.mu.Unlock()
 	if e.lp.stop != nil {
-		started = true
-		close(e.lp.stop)
-	}
-	if started {
 		e.stopLiveFlush()
+		close(e.lp.stop)
 		<-e.lp.done
-		for {
-			select {
-			case <-e.lp.q:
-				e.lp.open.Add(-1)
-			case s := <-e.lp.ends:
-				e.liveEnded(s)
-			default:
-				return
-			}
-		}
 	}
 }

@@ -62,8 +62,16 @@ func TestLiveRunIsVisibleWhileRunning(t *testing.T) {
 	if !eventually(2*time.Second, func() bool { return len(e.srv.Runs()) == 1 }) {
 		t.Fatal("run not started within 2s of its root span")
 	}
-	if r := e.srv.Runs()[0]; r.Status != "running" {
+	r := e.srv.Runs()[0]
+	if r.Status != "running" {
 		t.Fatalf("status %q while the root runs", r.Status)
+	}
+	// The root is the run's top-level span from the start, open.
+	if !eventually(2*time.Second, func() bool { return len(e.srv.Spans(r.ID)) == 1 }) {
+		t.Fatal("root span not stored while the root runs")
+	}
+	if sp := e.srv.Spans(r.ID)[0]; *sp.Name != "long task" || sp.ParentID != nil || sp.EndTime != nil {
+		t.Fatalf("span while running %+v, want the open root at top level", sp)
 	}
 	_, child := tr.Start(ctx, "step")
 	time.Sleep(300 * time.Millisecond)
@@ -78,12 +86,17 @@ func TestLiveRunIsVisibleWhileRunning(t *testing.T) {
 	if len(runs) != 1 {
 		t.Fatalf("%d runs, want 1", len(runs))
 	}
-	r := runs[0]
+	r = runs[0]
 	if r.Status != "success" {
 		t.Errorf("status %q, want success", r.Status)
 	}
-	if spans := e.srv.Spans(r.ID); len(spans) != 1 || *spans[0].Name != "step" {
-		t.Errorf("spans %+v, want the one step", spans)
+	if got := spanParents(t, e.srv, r.ID); len(got) != 2 || got["long task"] != "" || got["step"] != "long task" {
+		t.Errorf("spans %v, want the step under the root", got)
+	}
+	for _, sp := range e.srv.Spans(r.ID) {
+		if sp.EndTime == nil {
+			t.Errorf("span %s not closed", *sp.Name)
+		}
 	}
 	start, end := serverTime(t, &r.StartTime), serverTime(t, r.EndTime)
 	if d := start.Sub(otelStart); d < -time.Second || d > time.Second {
@@ -133,8 +146,8 @@ func TestLiveNeverStartsARunTwice(t *testing.T) {
 		if r.Status != "success" {
 			t.Errorf("run %s is %s", r.ID, r.Status)
 		}
-		if len(e.srv.Spans(r.ID)) != 1 {
-			t.Errorf("run %s has %d spans, want 1", r.ID, len(e.srv.Spans(r.ID)))
+		if got := spanParents(t, e.srv, r.ID); len(got) != 2 || got["c"] == "" {
+			t.Errorf("run %s spans %v, want its root and c under it", r.ID, got)
 		}
 	}
 	e.noRejections()
@@ -158,9 +171,13 @@ func TestLiveFallsBackWhenTheEarlyStartFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := e.srv.Runs()
-	if len(runs) != 1 || runs[0].Status != "success" || len(e.srv.Spans(runs[0].ID)) != 1 {
-		t.Fatalf("runs %+v, want one successful run with its span", runs)
+	if len(runs) != 1 || runs[0].Status != "success" {
+		t.Fatalf("runs %+v, want one successful run", runs)
 	}
+	if got := spanParents(t, e.srv, runs[0].ID); len(got) != 2 || got["root"] != "" {
+		t.Errorf("spans %v, want the root and c", got)
+	}
+	e.noRejections()
 }
 
 // Beyond WithMaxLiveRuns open roots, runs start when their root ends, and
@@ -376,8 +393,13 @@ func TestLiveRunEndsWhenTheRootIsDropped(t *testing.T) {
 				}
 			}
 			r := e.srv.Runs()[0]
-			if spans := e.srv.Spans(r.ID); len(spans) != 1 || *spans[0].Name != "child" || spans[0].ParentID != nil {
-				t.Errorf("spans %+v, want the child at run level", spans)
+			if got := spanParents(t, e.srv, r.ID); len(got) != 2 || got["root"] != "" || got["child"] != "root" {
+				t.Errorf("spans %v, want the child under the root started live", got)
+			}
+			for _, sp := range e.srv.Spans(r.ID) {
+				if sp.EndTime == nil {
+					t.Errorf("span %s not closed", *sp.Name)
+				}
 			}
 			var counted int64
 			for reason, n := range e.exp.Stats().Altered {

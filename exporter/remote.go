@@ -3,11 +3,6 @@ package exporter
 import (
 	"sync"
 	"time"
-
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/ezopotel/ezop-otel-go/bridge"
 )
 
 // Remote parent linking: a local root span whose parent is remote (it
@@ -18,15 +13,15 @@ import (
 // Collector sees every service of a trace, so service A's run can become
 // the parent of the run of the service B it called.
 //
-// Hooks: acceptTraceLocked calls linkRootsLocked (which roots may be placed
-// now, and the links found) and bindLinksLocked (record the links on the
-// runs); flushLocked calls releaseHeldLocked (roots whose parent did not
-// come in time go as runs of their own); send calls remoteParent (wait
-// until the parent run has started); sendRun calls run.link.noteStarted.
+// In the lifecycle (lifecycle.go), rootRunLocked holds a root whose remote
+// parent is not placed yet (pendingSpan.held); resolveLocked places it as
+// soon as the parent is; releaseHeldLocked lets it go as a run of its own
+// when the parent was not seen within the link wait. The drainer then
+// waits for the parent run's start (remoteParent) before starting it.
 
 // Reasons counted in Stats.Altered.
 const (
-	reasonRemoteNotSeen  = "run: remote parent span not seen within the root wait; sent as a run of its own"
+	reasonRemoteNotSeen  = "run: remote parent span not seen within the link wait; sent as a run of its own"
 	reasonRemoteNoParent = "run: the run of its remote parent span was not started; sent as a run of its own"
 )
 
@@ -40,11 +35,14 @@ const minRemoteStartWait = time.Minute
 // parent is a span it has seen, whose own root it has seen or whose run it
 // sent) becomes a child run of that run, with trigger type agent, Ezop's
 // model of an agent calling an agent. While linking is on, a root whose
-// remote parent was not seen yet waits for it, within the root wait and the
-// buffer limits, then is sent as a run of its own (counted in
-// Stats.Altered); its metadata keeps the parent's id (otel.parent_span_id)
-// either way. The parent run is the run of the parent span's local root,
+// remote parent is not placed yet waits for it (below), then is sent as a
+// run of its own (counted in Stats.Altered); its metadata keeps the
+// parent's id (otel.parent_span_id) either way. The parent run is the run of the parent span's local root,
 // not a child run that root's agent invoked in its own process.
+//
+// A root whose parent span was not seen waits the link wait
+// (WithRemoteParentWait); one whose parent was seen, but not yet placed in
+// a run (it waits for its own root), waits with it, within the root wait.
 //
 // It is useful only when the exporter sees the spans of several services,
 // as in an OpenTelemetry Collector: in one process a remote parent is never
@@ -148,139 +146,43 @@ func (e *Exporter) remoteParent(r *run) *run {
 	return &run{traceID: r.traceID, runID: runID, agentID: agentID}
 }
 
-// linkRootsLocked sorts the local roots of a trace for placement when
-// linking is on. batchRoots are the roots of the new batch; roots held
-// back before (waiting in ts.pending for their remote parent) are looked at
-// again. It returns the roots to place now, and for each of them that has
-// a remote parent in a known run, the parent span's id. Roots whose remote
-// parent is not known yet are left out: they and their descendants wait.
-func (e *Exporter) linkRootsLocked(ts *traceState, batchRoots []trace.SpanID, cand map[trace.SpanID]sdktrace.ReadOnlySpan) ([]trace.SpanID, map[trace.SpanID]trace.SpanID) {
-	all := append([]trace.SpanID(nil), batchRoots...)
-	inBatch := make(map[trace.SpanID]bool, len(batchRoots))
-	for _, r := range batchRoots {
-		inBatch[r] = true
-	}
-	for sid, s := range ts.pending {
-		if bridge.IsLocalRoot(s) && !inBatch[sid] {
-			all = append(all, sid) // held back before
-		}
-	}
-
-	known := make(map[trace.SpanID]bool, len(ts.runs)+len(all))
-	for r := range ts.runs {
-		known[r] = true
-	}
-	var roots, undecided []trace.SpanID
-	for _, r := range all {
-		p := cand[r].Parent()
-		if known[r] || !p.IsValid() || !p.IsRemote() {
-			roots = append(roots, r)
-			known[r] = true
+// releaseHeldLocked lets roots of ts that waited for their remote parent
+// go as runs of their own, when that parent was not seen within the link
+// wait. A root whose parent was seen (it waits for its own root) keeps
+// waiting, within the root wait.
+func (e *Exporter) releaseHeldLocked(ts *traceState, now time.Time) {
+	var n int64
+	for _, p := range ts.pending {
+		if !p.held || now.Sub(p.at) < e.cfg.linkWait {
 			continue
 		}
-		undecided = append(undecided, r)
-	}
-	if len(undecided) == 0 {
-		return roots, nil
-	}
-	// A root may hang off another remote root of the same batch (a chain
-	// of services): decide until nothing changes.
-	links := map[trace.SpanID]trace.SpanID{}
-	for progress := true; progress; {
-		progress = false
-		rest := undecided[:0]
-		for _, r := range undecided {
-			pid := cand[r].Parent().SpanID()
-			if pr, ok := rootOfLocked(ts, pid, cand, known); ok && pr != r {
-				roots = append(roots, r)
-				known[r] = true
-				links[r] = pid
-				progress = true
-				continue
-			}
-			rest = append(rest, r)
-		}
-		undecided = rest
-	}
-	return roots, links
-}
-
-// rootOfLocked returns the key of the known run that span id belongs to:
-// the span's own key when it is a known root, its owner when it was
-// translated, else what its parents in cand lead to.
-func rootOfLocked(ts *traceState, id trace.SpanID, cand map[trace.SpanID]sdktrace.ReadOnlySpan, known map[trace.SpanID]bool) (trace.SpanID, bool) {
-	for range len(cand) + 1 {
-		if known[id] {
-			return id, true
-		}
-		if o, ok := ts.owner[id]; ok {
-			if _, run := ts.runs[o]; run {
-				return o, true
-			}
-			return trace.SpanID{}, false
-		}
-		s, ok := cand[id]
-		if !ok || bridge.IsLocalRoot(s) {
-			return trace.SpanID{}, false
-		}
-		id = s.Parent().SpanID()
-	}
-	return trace.SpanID{}, false // a parent cycle
-}
-
-// bindLinksLocked records, after the roots were registered in ts.runs,
-// each link of links (root → remote parent span) on the root's run, making
-// the runs it needs.
-func (e *Exporter) bindLinksLocked(ts *traceState, links map[trace.SpanID]trace.SpanID, cand map[trace.SpanID]sdktrace.ReadOnlySpan) {
-	known := make(map[trace.SpanID]bool, len(ts.runs))
-	for r := range ts.runs {
-		known[r] = true
-	}
-	for r, pid := range links {
-		pr, ok := rootOfLocked(ts, pid, cand, known)
-		if !ok || pr == r {
+		if _, seen := ts.pending[p.s.Parent().SpanID()]; seen {
 			continue
 		}
-		parent := ts.runs[pr]
-		if parent == nil {
-			parent = &run{traceID: ts.id}
-			ts.runs[pr] = parent
-		}
-		rn := ts.runs[r]
-		if rn == nil {
-			rn = &run{traceID: ts.id}
-			ts.runs[r] = rn
-		}
-		// Never wait in a circle (malformed parent links).
-		cycle := false
-		for x, n := parent, 0; x != nil && n <= len(ts.runs); x, n = x.link.getParent(), n+1 {
-			if x == rn {
-				cycle = true
-				break
-			}
-		}
-		if !cycle {
-			rn.link.setParent(parent)
-		}
+		p.released = true
+		n++
 	}
-}
-
-// releaseHeldLocked sends the roots of ts still waiting for their remote
-// parent (its root wait passed, or a flush) as runs of their own, with the
-// descendants waiting for them.
-func (e *Exporter) releaseHeldLocked(ts *traceState) {
-	var held int64
-	for sid, s := range ts.pending {
-		if bridge.IsLocalRoot(s) {
-			if _, known := ts.runs[sid]; !known {
-				ts.runs[sid] = nil // a run of its own, made when placed
-				held++
-			}
-		}
-	}
-	if held == 0 {
+	if n == 0 {
 		return
 	}
-	e.st.alter(reasonRemoteNotSeen, held)
-	e.acceptTraceLocked(ts.id, nil)
+	e.st.alter(reasonRemoteNotSeen, n)
+	e.resolveLocked(ts, now, nil)
+	e.settleLocked(ts, now)
+}
+
+// DefaultRemoteParentWait is how long a root waits for a remote parent
+// span that has not been seen (WithRemoteParentWait).
+const DefaultRemoteParentWait = 10 * time.Second
+
+// WithRemoteParentWait sets how long, with WithRemoteParentLinking, a root
+// span waits for its remote parent span when the exporter has not seen
+// that span: its run then goes as a run of its own. A remote parent
+// usually ends, and arrives, within its process's batch delay after the
+// root does (5s by default in the SDKs). Zero or a negative value takes
+// the default, DefaultRemoteParentWait.
+func WithRemoteParentWait(d time.Duration) Option {
+	return optionFunc(func(c config) config {
+		c.linkWait = d
+		return c
+	})
 }

@@ -100,9 +100,8 @@ func checkLinked(t *testing.T, e *env) {
 // parent kept in its metadata.
 func checkBRun(t *testing.T, srv *ezoptest.Server, b ezoptest.Run) {
 	t.Helper()
-	spans := srv.Spans(b.ID)
-	if len(spans) != 1 || deref(spans[0].Name) != "b chat" {
-		t.Errorf("B's spans %+v, want its LLM call", spans)
+	if got := spanParents(t, srv, b.ID); len(got) != 2 || got["b root"] != "" || got["b chat"] != "b root" {
+		t.Errorf("B's spans %v, want its root and its LLM call under it", got)
 	}
 	var tokens float64
 	for _, ev := range srv.Events(b.ID) {
@@ -224,11 +223,14 @@ func TestRemoteLinkChain(t *testing.T) {
 	}
 }
 
-// The parent never comes: B's run goes as a run of its own once the root
-// wait passes, keeping its remote parent in its metadata.
+// The parent never comes: B's run goes as a run of its own once the link
+// wait passes, keeping its remote parent in its metadata. The (long) root
+// wait does not hold it: a complete trace whose parent was never seen is
+// not late by the root wait.
 func TestRemoteLinkParentNeverComes(t *testing.T) {
-	e := newEnv(t, nil, WithRemoteParentLinking(true), WithRootWait(100*time.Millisecond))
+	e := newEnv(t, nil, WithRemoteParentLinking(true), WithRootWait(time.Hour), WithRemoteParentWait(100*time.Millisecond))
 	_, b := twoServices()
+	start := time.Now()
 	e.export(b...)
 	waitFor(t, 5*time.Second, "B's run", func() bool {
 		for _, r := range e.srv.Runs() {
@@ -238,6 +240,9 @@ func TestRemoteLinkParentNeverComes(t *testing.T) {
 		}
 		return false
 	})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("B's run took %v, want about the link wait (100ms)", took)
+	}
 	e.shutdown()
 	e.noRejections()
 	runs, _ := runsByAgent(t, e.srv)
@@ -303,7 +308,9 @@ func TestRemoteLinkOffByDefault(t *testing.T) {
 	}
 }
 
-// Held roots count against the buffer limits like any waiting span.
+// Held roots count against WithMaxTraces like any waiting trace, but a
+// complete trace is never dropped for them: at the bound the oldest waiting
+// trace goes at once, its held root as a run of its own.
 func TestRemoteLinkHeldRootsBounded(t *testing.T) {
 	e := newEnv(t, nil, WithRemoteParentLinking(true), WithMaxTraces(1))
 	_, b1 := twoServices()
@@ -311,11 +318,22 @@ func TestRemoteLinkHeldRootsBounded(t *testing.T) {
 	e.export(b1...)
 	e.export(b2...)
 	st := e.exp.Stats()
-	if st.BufferedTraces != 1 || st.Dropped["span: "+reasonMaxTraces] != 2 {
-		t.Errorf("buffered traces %d, dropped %v; want one waiting trace, the other's two spans dropped", st.BufferedTraces, st.Dropped)
+	if st.BufferedTraces != 1 || st.SpansDropped != 0 || st.Altered[reasonMadeRoom] != 2 {
+		t.Errorf("buffered traces %d, dropped %v, altered %v; want one waiting trace, the other sent", st.BufferedTraces, st.Dropped, st.Altered)
+	}
+	if n := len(e.srv.Runs()); n != 1 {
+		t.Errorf("%d runs before Shutdown, want the first trace's", n)
 	}
 	e.shutdown()
 	e.noRejections()
+	for _, r := range e.srv.Runs() {
+		if r.Status != "success" || r.ParentRunID != nil || len(e.srv.Spans(r.ID)) != 2 {
+			t.Errorf("run %+v: want a complete run of its own", r)
+		}
+	}
+	if n := len(e.srv.Runs()); n != 2 {
+		t.Errorf("%d runs, want 2", n)
+	}
 }
 
 // Many two-service traces, their spans shuffled into batches exported

@@ -16,48 +16,70 @@ import (
 	"github.com/ezopotel/ezop-otel-go/internal/wire"
 )
 
-// run is one Ezop run. Its plans are sent one after the other, in the
-// order they were translated, by one drainer goroutine at a time; the
-// requests of one plan go in parallel on the shared pool.
+// run is one Ezop run. Its work (a live start, parts of spans, a finish
+// order) is done one item after the other, in the order queued, by one
+// drainer goroutine at a time; the requests of one part go in parallel on
+// the shared pool.
 type run struct {
+	key     trace.SpanID
 	traceID trace.TraceID
-	// state is guarded by Exporter.mu (translation happens under it).
-	state bridge.RunState
-	// live says the run was started by the live processor and its root
-	// has not reached the exporter yet; liveEnd is the root as it ended,
-	// kept in case it never does, since liveEndAt. Guarded by Exporter.mu.
-	live      bool
+
+	// Lifecycle (lifecycle.go), guarded by Exporter.mu.
+	rootArrived bool // its root span was placed
+	rootless    bool // made for spans sent without their root
+	ending      bool // its end is decided: queued with the root, or a finish
+	live        bool // started by the live processor, root not arrived
+	// liveEnd is the root as it ended, kept by the live processor in case
+	// the batcher drops it, since liveEndAt.
 	liveEnd   sdktrace.ReadOnlySpan
 	liveEndAt time.Time
 
 	mu       sync.Mutex
-	queue    []*job
+	queue    []*work
 	draining bool
 
 	// Owned by the drainer.
+	state   bridge.RunState
 	runID   string
 	agentID string
 	// children are the child runs of agents this run invoked, by the OTel
 	// id of the invoking span (bridge.ChildRun.Key).
-	children map[trace.SpanID]*run
-	ended    bool
-	failed   map[string]struct{} // Ezop span ids whose create failed
+	children   map[trace.SpanID]*run
+	endSent    bool
+	rootStored bool                // the root's Ezop span is stored
+	failed     map[string]struct{} // Ezop span ids whose create failed
 
 	// link is the run's side of remote parent linking (remote.go).
 	link runLink
 }
 
-// job is one plan to send; done is closed once it is delivered or given up
-// on.
-type job struct {
-	plan bridge.RunPlan
-	done chan struct{}
+// workKind says what a work item asks of its run's drainer.
+type workKind uint8
+
+const (
+	workPart   workKind = iota // translate and send spans
+	workStart                  // start the run from its root as it starts (live)
+	workFinish                 // end the run without its root
+)
+
+// work is one item of a run's queue; done is closed once it is delivered
+// or given up on.
+type work struct {
+	kind  workKind
+	spans []sdktrace.ReadOnlySpan // workPart
+	root  sdktrace.ReadOnlySpan   // workStart
+	why   string                  // workFinish
+	done  chan struct{}
 }
 
-// enqueue queues j on r and starts r's drainer if none runs.
-func (e *Exporter) enqueue(r *run, j *job) {
+// enqueueLocked queues w on r, starting r's drainer if none runs. Under
+// Exporter.mu, so that parts reach a run in the order they were placed.
+func (e *Exporter) enqueueLocked(r *run, w *work) *work {
+	w.done = make(chan struct{})
+	e.works[w] = struct{}{}
+	e.st.inflightSpans.Add(int64(len(w.spans)))
 	r.mu.Lock()
-	r.queue = append(r.queue, j)
+	r.queue = append(r.queue, w)
 	start := !r.draining
 	r.draining = true
 	r.mu.Unlock()
@@ -65,6 +87,7 @@ func (e *Exporter) enqueue(r *run, j *job) {
 		e.drainers.Add(1)
 		go e.drain(r)
 	}
+	return w
 }
 
 func (e *Exporter) drain(r *run) {
@@ -76,20 +99,76 @@ func (e *Exporter) drain(r *run) {
 			r.mu.Unlock()
 			return
 		}
-		j := r.queue[0]
+		w := r.queue[0]
 		r.queue[0] = nil
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
-		e.send(r, j)
-		e.jobDone(j)
+		e.do(r, w)
+		e.workDone(w)
 	}
+}
+
+// do carries out one work item of r. The translation runs here, on the
+// run's drainer, with no lock held: the redaction hook may be slow.
+func (e *Exporter) do(r *run, w *work) {
+	switch w.kind {
+	case workStart:
+		p := e.tr.RunStart(&r.state, w.root)
+		e.noteIssues(p.Issues)
+		e.sendRun(r, &p, nil)
+	case workPart:
+		p := e.tr.Translate(&r.state, w.spans)
+		e.noteIssues(p.Issues)
+		if p.Empty() {
+			return
+		}
+		_, events := planSize(&p)
+		e.st.inflightE.Add(events)
+		e.send(r, &p)
+		e.st.inflightE.Add(-events)
+	case workFinish:
+		if r.runID == "" || r.endSent {
+			return
+		}
+		e.endRun(r, e.tr.EndIncomplete(&r.state, w.why))
+	}
+	e.st.emit()
+}
+
+func (e *Exporter) noteIssues(issues []bridge.Issue) {
+	for _, is := range issues {
+		switch is.Kind {
+		case bridge.Dropped:
+			e.st.drop("", is.Reason, int64(is.Count), nil)
+		default:
+			e.st.alter(is.Reason, int64(is.Count))
+		}
+	}
+}
+
+// workDone retires a work item.
+func (e *Exporter) workDone(w *work) {
+	e.st.inflightSpans.Add(-int64(len(w.spans)))
+	e.mu.Lock()
+	delete(e.works, w)
+	e.mu.Unlock()
+	close(w.done)
+}
+
+// planSize counts the spans and events of p and of its child runs.
+func planSize(p *bridge.RunPlan) (spans, events int64) {
+	spans, events = int64(len(p.Spans)), int64(len(p.Events))
+	for i := range p.ChildRuns {
+		s, e := planSize(&p.ChildRuns[i].Plan)
+		spans, events = spans+s, events+e
+	}
+	return spans, events
 }
 
 // send delivers one plan: agent, run start, spans (each after its
 // parent), then closes and events (each after its span), then the run's
 // end once all of them were answered.
-func (e *Exporter) send(r *run, j *job) {
-	p := &j.plan
+func (e *Exporter) send(r *run, p *bridge.RunPlan) {
 	// nil unless r is linked to the run of its remote parent (remote.go).
 	e.sendRun(r, p, e.remoteParent(r))
 	// Child runs of invoked agents, parents first: each is started under
@@ -105,7 +184,7 @@ func (e *Exporter) send(r *run, j *job) {
 		}
 		cr := r.children[c.Key]
 		if cr == nil {
-			cr = &run{traceID: r.traceID}
+			cr = &run{key: c.Key, traceID: r.traceID}
 			r.children[c.Key] = cr
 		}
 		e.sendRun(cr, &c.Plan, parent)
@@ -168,19 +247,28 @@ func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
 	e.sendGraph(r, p)
 
 	if p.End != nil {
-		err := e.call(func(ctx context.Context) error {
-			_, err := e.api.EndRun(ctx, r.runID, *p.End)
-			return err
-		})
-		if err != nil {
-			e.drop(kindRun, partReason("end", err), 1, err)
+		if r.endSent {
+			// Cannot happen by design (ending is decided once); kept as a
+			// guard, since a second end would move the run's end time.
+			e.st.alter("run: end already sent; not sent again", 1)
 			return
 		}
-		if !r.ended {
-			r.ended = true
-			e.st.runsEnded.Add(1)
-		}
+		e.endRun(r, *p.End)
 	}
+}
+
+// endRun sends the run's end, once.
+func (e *Exporter) endRun(r *run, end wire.EndRunRequest) {
+	r.endSent = true
+	err := e.call(func(ctx context.Context) error {
+		_, err := e.api.EndRun(ctx, r.runID, end)
+		return err
+	})
+	if err != nil {
+		e.drop(kindRun, partReason("end", err), 1, err)
+		return
+	}
+	e.st.runsEnded.Add(1)
 }
 
 // drop counts and reports a drop; it must not be called under e.mu.
@@ -191,6 +279,12 @@ func (e *Exporter) drop(kind, reason string, n int64, err error) {
 
 // dropPlan counts everything of p as dropped for reason.
 func (e *Exporter) dropPlan(r *run, p *bridge.RunPlan, reason string, err error) {
+	if len(p.Spans) == 1 && p.Spans[0].Root && p.Spans[0].Close.EndTime == "" {
+		// A live start: the root's own part creates the run and the root
+		// span when the root ends. Until then spans hang at run level.
+		r.noteFailed(p.Spans[0].Create.ID, e.cfg.maxSpansPerTrace)
+		return
+	}
 	e.drop(kindSpan, reason, int64(len(p.Spans)), err)
 	e.drop(kindEvent, reason, int64(len(p.Events)), err)
 	switch {
@@ -200,11 +294,11 @@ func (e *Exporter) dropPlan(r *run, p *bridge.RunPlan, reason string, err error)
 		// The run was never created: it is lost with its outcome.
 		e.drop(kindRun, reason, 1, err)
 	}
-	if len(p.Spans) > 0 && r.failed == nil {
-		r.failed = map[string]struct{}{}
+	if p.End != nil && r.runID != "" {
+		r.endSent = true
 	}
 	for _, op := range p.Spans {
-		r.failed[op.Create.ID] = struct{}{}
+		r.noteFailed(op.Create.ID, e.cfg.maxSpansPerTrace)
 	}
 }
 
@@ -236,8 +330,6 @@ func (e *Exporter) sendGraph(r *run, p *bridge.RunPlan) {
 		index[op.Create.ID] = i
 	}
 	var readySpans, readyEvents []int
-	var lostSpans []int
-	var lostEvents int64
 	for i, op := range p.Spans {
 		parent := op.Create.ParentID
 		if pi, ok := index[parent]; ok && parent != "" && pi < i {
@@ -245,8 +337,7 @@ func (e *Exporter) sendGraph(r *run, p *bridge.RunPlan) {
 			continue
 		}
 		if _, failed := r.failed[parent]; failed && parent != "" {
-			lostSpans = append(lostSpans, i)
-			continue
+			g.rehomeSpan(i)
 		}
 		readySpans = append(readySpans, i)
 	}
@@ -256,15 +347,9 @@ func (e *Exporter) sendGraph(r *run, p *bridge.RunPlan) {
 			continue
 		}
 		if _, failed := r.failed[ev.SpanID]; failed && ev.SpanID != "" {
-			lostEvents++
-			continue
+			g.rehomeEvent(k)
 		}
 		readyEvents = append(readyEvents, k)
-	}
-	e.drop(kindEvent, "span not stored", lostEvents, nil)
-	for _, i := range lostSpans {
-		e.drop(kindSpan, "parent span not stored", 1, nil)
-		g.lose(i)
 	}
 	for _, i := range readySpans {
 		g.create(i)
@@ -275,48 +360,89 @@ func (e *Exporter) sendGraph(r *run, p *bridge.RunPlan) {
 	g.wg.Wait()
 
 	for i, op := range p.Spans {
-		if !g.stored[i] {
-			if r.failed == nil {
-				r.failed = map[string]struct{}{}
-			}
-			r.failed[op.Create.ID] = struct{}{}
+		if g.stored[i] {
+			delete(r.failed, op.Create.ID) // a root stored after a failed live start
+		} else {
+			r.noteFailed(op.Create.ID, e.cfg.maxSpansPerTrace)
 		}
 	}
 }
 
-// create sends span i, then what depends on it.
+// noteFailed remembers that span id could not be stored, within limit
+// ids: later spans and events that name it are sent without it.
+func (r *run) noteFailed(id string, limit int) {
+	if r.failed == nil {
+		r.failed = map[string]struct{}{}
+	}
+	if len(r.failed) < limit {
+		r.failed[id] = struct{}{}
+	}
+}
+
+// Reasons of spans and events sent without the span they hang off.
+const (
+	reasonRehomedSpan  = "span: parent span not stored: attached at run level"
+	reasonRehomedEvent = "event: span not stored: attached to the run"
+)
+
+// rehomeSpan sends span i without its parent, which was not stored.
+func (g *graph) rehomeSpan(i int) {
+	g.p.Spans[i].Create.ParentID = ""
+	g.e.st.alter(reasonRehomedSpan, 1)
+}
+
+// rehomeEvent sends event k at run level, its span not being stored.
+func (g *graph) rehomeEvent(k int) {
+	ev := &g.p.Events[k]
+	ev.SpanID = ""
+	delete(ev.Metadata, bridge.ParentSpanIDKey)
+	g.e.st.alter(reasonRehomedEvent, 1)
+}
+
+// create sends span i, then what depends on it. The root span of a live
+// run may be stored already: then only its close and events go.
 func (g *graph) create(i int) {
 	g.wg.Add(1)
 	g.e.pool.submit(true, func() {
 		defer g.wg.Done()
 		op := g.p.Spans[i]
-		err := g.e.request(func(ctx context.Context) error {
-			_, err := g.e.api.CreateSpan(ctx, g.r.runID, op.Create)
-			return err
-		})
-		if err != nil {
-			g.e.drop(kindSpan, failReason("create", err), 1, err)
-			g.lose(i)
-			return
+		if !(op.Root && g.r.rootStored) {
+			err := g.e.request(func(ctx context.Context) error {
+				_, err := g.e.api.CreateSpan(ctx, g.r.runID, op.Create)
+				return err
+			})
+			if err != nil {
+				g.e.drop(kindSpan, failReason("create", err), 1, err)
+				g.lose(i)
+				return
+			}
+			if op.Root {
+				g.r.rootStored = true
+			}
+			g.e.st.spansSent.Add(1)
 		}
 		g.stored[i] = true
-		g.e.st.spansSent.Add(1)
 		for _, c := range g.children[i] {
 			g.create(c)
 		}
-		g.close(i)
+		if op.Close.EndTime != "" {
+			g.close(i)
+		}
 		for _, k := range g.events[i] {
 			g.emit(k)
 		}
 	})
 }
 
-// lose drops what depends on span i, which was not stored.
+// lose sends what depends on span i, which was not stored, without it.
 func (g *graph) lose(i int) {
-	g.e.drop(kindEvent, "span not stored", int64(len(g.events[i])), nil)
 	for _, c := range g.children[i] {
-		g.e.drop(kindSpan, "parent span not stored", 1, nil)
-		g.lose(c)
+		g.rehomeSpan(c)
+		g.create(c)
+	}
+	for _, k := range g.events[i] {
+		g.rehomeEvent(k)
+		g.emit(k)
 	}
 }
 

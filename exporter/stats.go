@@ -35,8 +35,15 @@ type Stats struct {
 	// a fallback used), by reason.
 	Altered map[string]int64
 	// BufferedTraces and BufferedSpans are the traces and spans waiting
-	// for their root span now.
-	BufferedTraces, BufferedSpans int
+	// for their run now (their root span, or their remote parent), and
+	// BufferedBytes the estimated size of those spans.
+	BufferedTraces, BufferedSpans, BufferedBytes int
+	// RememberedTraces are finished traces remembered for their late
+	// spans, RememberedBytes the estimate of their memory.
+	RememberedTraces, RememberedBytes int
+	// LiveRuns are runs started by the live processor whose root span has
+	// not reached the exporter.
+	LiveRuns int
 	// InFlightSpans and InFlightEvents are translated and not yet
 	// delivered (or given up on); InFlightRequests are being sent now.
 	InFlightSpans, InFlightEvents, InFlightRequests int

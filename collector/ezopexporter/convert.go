@@ -8,8 +8,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ezopotel/ezop-otel-go/internal/spandata"
 )
 
 // OTLP span flags (opentelemetry-proto SpanFlags): bits 0-7 are the W3C
@@ -71,7 +72,7 @@ func toSpans(td ptrace.Traces) converted {
 func toSpan(s ptrace.Span, res *resource.Resource, scope instrumentation.Scope) sdktrace.ReadOnlySpan {
 	tid := trace.TraceID(s.TraceID())
 	flags := s.Flags()
-	stub := tracetest.SpanStub{
+	stub := &spandata.Span{
 		Name: s.Name(),
 		SpanContext: trace.NewSpanContext(trace.SpanContextConfig{
 			TraceID:    tid,
@@ -79,7 +80,7 @@ func toSpan(s ptrace.Span, res *resource.Resource, scope instrumentation.Scope) 
 			TraceFlags: traceFlags(flags),
 			TraceState: traceState(s.TraceState()),
 		}),
-		SpanKind:             toKind(s.Kind()),
+		Kind:                 toKind(s.Kind()),
 		StartTime:            s.StartTimestamp().AsTime(),
 		EndTime:              s.EndTimestamp().AsTime(),
 		Attributes:           toKeyValues(s.Attributes()),
@@ -132,7 +133,7 @@ func toSpan(s ptrace.Span, res *resource.Resource, scope instrumentation.Scope) 
 			}
 		}
 	}
-	return stub.Snapshot()
+	return stub.ReadOnly()
 }
 
 func traceFlags(flags uint32) trace.TraceFlags {

@@ -149,12 +149,20 @@ func checkTwoServiceRuns(t *testing.T, srv *ezoptest.Server) {
 	assert.Equal(t, "success", ra.Status)
 	assert.Equal(t, "success", rb.Status)
 
-	aSpans := srv.Spans(ra.ID)
-	require.Len(t, aSpans, 1)
-	assert.Equal(t, "a call b", *aSpans[0].Name)
-	bSpans := srv.Spans(rb.ID)
-	require.Len(t, bSpans, 1)
-	assert.Equal(t, "b chat", *bSpans[0].Name)
+	// Each run's root is its top-level span, the rest under it.
+	for run, want := range map[string][]string{ra.ID: {"a root", "a call b"}, rb.ID: {"b root", "b chat"}} {
+		spans := srv.Spans(run)
+		require.Len(t, spans, 2)
+		byName := map[string]ezoptest.Span{}
+		for _, sp := range spans {
+			byName[*sp.Name] = sp
+		}
+		root, child := byName[want[0]], byName[want[1]]
+		require.NotEmpty(t, root.ID, "root span %s", want[0])
+		assert.Nil(t, root.ParentID)
+		require.NotNil(t, child.ParentID, "span %s", want[1])
+		assert.Equal(t, root.ID, *child.ParentID)
+	}
 	var llm int
 	for _, ev := range srv.Events(rb.ID) {
 		if ev.Category == "llm" && ev.Type != nil && *ev.Type == "llm_response" {

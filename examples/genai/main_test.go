@@ -69,11 +69,22 @@ func TestDemo(t *testing.T) {
 		t.Errorf("run: %s %s", r.Status, r.TriggerType)
 	}
 
+	// The root is the run's top-level span; every other span hangs
+	// under it.
 	names := map[string]string{}
+	rootID := ""
 	for _, s := range srv.Spans(r.ID) {
 		names[s.ID] = deref(s.Name)
-		if s.ParentID != nil {
-			t.Errorf("span %s has a parent span; all hang off the run", deref(s.Name))
+		if s.ParentID == nil {
+			rootID = s.ID
+		}
+	}
+	if names[rootID] != "invoke_agent research-assistant" {
+		t.Errorf("top-level span %q, want the root", names[rootID])
+	}
+	for _, s := range srv.Spans(r.ID) {
+		if s.ID != rootID && deref(s.ParentID) != rootID {
+			t.Errorf("span %s has parent %s, want the root", deref(s.Name), deref(s.ParentID))
 		}
 		for k := range s.Metadata {
 			if strings.HasPrefix(k, "ezop.") {
@@ -81,7 +92,7 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
-	if len(names) != 6 {
+	if len(names) != 7 {
 		t.Errorf("spans: %v", names)
 	}
 

@@ -84,11 +84,13 @@ func TestDemo(t *testing.T) {
 			}
 		}
 		sort.Strings(tree)
+		// The request's SERVER span is the run's top-level span.
 		wantTree := []string{
+			"GET /ask > chat gpt-4o-mini",
+			"GET /ask > chat gpt-4o-mini",
+			"GET /ask > execute_tool get_weather",
 			"execute_tool get_weather > HTTP GET",
-			"run > chat gpt-4o-mini",
-			"run > chat gpt-4o-mini",
-			"run > execute_tool get_weather",
+			"run > GET /ask",
 		}
 		if strings.Join(tree, "\n") != strings.Join(wantTree, "\n") {
 			t.Errorf("run %s tree:\n  %s\nwant:\n  %s", city, strings.Join(tree, "\n  "), strings.Join(wantTree, "\n  "))

@@ -48,8 +48,8 @@ func TestDemo(t *testing.T) {
 		calls = append(calls, deref(s.Name))
 	}
 	sort.Strings(calls) // created concurrently: any order
-	if strings.Join(calls, ",") != "invoke_agent researcher,invoke_agent writer" {
-		t.Errorf("supervisor spans %v, want the two calls", calls)
+	if strings.Join(calls, ",") != "handle ticket,invoke_agent researcher,invoke_agent writer" {
+		t.Errorf("supervisor spans %v, want its root and the two calls", calls)
 	}
 	for name, want := range map[string]struct{ status, owner string }{
 		"researcher": {"failed", "support-team"},

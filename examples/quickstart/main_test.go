@@ -115,10 +115,11 @@ func TestDemo(t *testing.T) {
 	same(t, "span tree", tree(srv, r.ID), []string{
 		"execute_tool lookup_order > GET /orders/{id}",
 		"execute_tool lookup_order > GET /orders/{id}",
-		"run > chat gpt-4o",
-		"run > chat gpt-4o",
-		"run > execute_tool lookup_order",
-		"run > retrieval kb-articles",
+		"invoke_agent support-agent > chat gpt-4o",
+		"invoke_agent support-agent > chat gpt-4o",
+		"invoke_agent support-agent > execute_tool lookup_order",
+		"invoke_agent support-agent > retrieval kb-articles",
+		"run > invoke_agent support-agent",
 	})
 	same(t, "events", events(srv, r.ID), []string{
 		"GET /orders/{id}: error/error_raised",
@@ -168,7 +169,7 @@ func TestDemo(t *testing.T) {
 	for _, err := range rep.all() {
 		t.Errorf("exporter reported: %v", err)
 	}
-	if st.RunsEnded != 1 || st.SpansSent != 6 || st.EventsSent != 6 || st.SpansDropped != 0 || st.EventsDropped != 0 {
+	if st.RunsEnded != 1 || st.SpansSent != 7 || st.EventsSent != 6 || st.SpansDropped != 0 || st.EventsDropped != 0 {
 		t.Errorf("stats: %+v", st)
 	}
 }
@@ -213,7 +214,7 @@ func TestRunWithEnvironment(t *testing.T) {
 	if err := run(context.Background(), &out, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), "emulator") || !strings.Contains(out.String(), "sent to "+srv.URL+": 1 run, 6 spans, 6 events") {
+	if strings.Contains(out.String(), "emulator") || !strings.Contains(out.String(), "sent to "+srv.URL+": 1 run, 7 spans, 6 events") {
 		t.Errorf("output:\n%s", out.String())
 	}
 	if runs := srv.Runs(); len(runs) != 1 || runs[0].Status != "success" {

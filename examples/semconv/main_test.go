@@ -55,11 +55,22 @@ func TestDemo(t *testing.T) {
 		t.Errorf("run outcome: %s %v %q", r.Status, r.Metadata["requested_status"], deref(r.Message))
 	}
 
+	// The root "daily digest" is the run's top-level span; the steps
+	// hang under it.
 	names := map[string]string{}
+	var rootID string
 	for _, s := range srv.Spans(r.ID) {
 		names[s.ID] = deref(s.Name)
-		if s.ParentID != nil {
-			t.Errorf("span %s: parent %s, want the run", deref(s.Name), *s.ParentID)
+		if s.ParentID == nil {
+			rootID = s.ID
+		}
+	}
+	if names[rootID] != "daily digest" {
+		t.Errorf("top-level span %q, want the root", names[rootID])
+	}
+	for _, s := range srv.Spans(r.ID) {
+		if s.ID != rootID && deref(s.ParentID) != rootID {
+			t.Errorf("span %s: parent %s, want the root", deref(s.Name), deref(s.ParentID))
 		}
 	}
 	var got []string
@@ -78,11 +89,11 @@ func TestDemo(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
+		"daily digest: user/user_feedback",
+		"daily digest: user/user_input",
 		"load preferences: memory/memory_retrieval",
 		"plan: reasoning/reasoning_decision/chain_of_thought",
 		"plan: reasoning/reasoning_step",
-		"run: user/user_feedback",
-		"run: user/user_input",
 		"save digest: memory/memory_write",
 		"summarize blog: llm/llm_response",
 		"summarize paywalled: error/error_raised",
@@ -116,7 +127,7 @@ func TestDemo(t *testing.T) {
 	if len(errs) != 1 || !errors.As(errs[0], &notice) || !strings.Contains(notice.Reason, "partial sent as success") {
 		t.Errorf("reports: %v", errs)
 	}
-	if st.RunsEnded != 1 || st.SpansSent != 6 || st.EventsSent != 10 || st.SpansDropped != 0 || st.EventsDropped != 0 {
+	if st.RunsEnded != 1 || st.SpansSent != 7 || st.EventsSent != 10 || st.SpansDropped != 0 || st.EventsDropped != 0 {
 		t.Errorf("stats: %+v", st)
 	}
 }

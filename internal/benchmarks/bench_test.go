@@ -327,10 +327,10 @@ func benchPipeline(b *testing.B, name string) {
 		}
 		got := srv.stats(b)
 		runs, spansStored := got.runs-baseStored.runs, got.spans-baseStored.spans
-		if runs != b.N || int64(spansStored) != st.SpansSent-base.SpansSent || spansStored != b.N*(spansPerTrace-1) ||
+		if runs != b.N || int64(spansStored) != st.SpansSent-base.SpansSent || spansStored != b.N*spansPerTrace ||
 			int64(got.events-baseStored.events) != st.EventsSent-base.EventsSent || got.rejected != 0 {
 			b.Errorf("emulator holds %d runs, %d spans, %d events (%d rejected); want %d runs, %d spans, %d events",
-				runs, spansStored, got.events-baseStored.events, got.rejected, b.N, b.N*(spansPerTrace-1), st.EventsSent-base.EventsSent)
+				runs, spansStored, got.events-baseStored.events, got.rejected, b.N, b.N*spansPerTrace, st.EventsSent-base.EventsSent)
 		}
 		if b.N > 100 { // keep the emulator's memory small between runs
 			srv.call(b, "reset")
@@ -479,7 +479,7 @@ func benchLatency(b *testing.B, concurrency int) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	reqs := float64(exp.Stats().Requests-req0) / float64(b.N)
 	got := srv.stats(b)
-	if got.runs != b.N+1 || got.spans != (b.N+1)*(spansPerTrace-1) || got.rejected != 0 {
+	if got.runs != b.N+1 || got.spans != (b.N+1)*spansPerTrace || got.rejected != 0 {
 		b.Errorf("emulator holds %d runs, %d spans (%d rejected)", got.runs, got.spans, got.rejected)
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

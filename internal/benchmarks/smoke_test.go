@@ -40,7 +40,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := srv.stats(t)
-	if got.runs != 3 || got.spans != 3*(spansPerTrace-1) || got.rejected != 0 {
+	if got.runs != 3 || got.spans != 3*spansPerTrace || got.rejected != 0 {
 		t.Errorf("emulator holds %+v", got)
 	}
 	if srv.cpu(t) <= 0 {

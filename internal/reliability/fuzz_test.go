@@ -141,9 +141,7 @@ func fuzzBatches(data []byte) ([][]sdktrace.ReadOnlySpan, map[string]bool) {
 		for e := range int(flags>>7) + int(flags%3) {
 			stub.Events = append(stub.Events, sdktrace.Event{Name: "progress", Time: stub.StartTime.Add(time.Duration(e) * time.Microsecond)})
 		}
-		if stub.Parent.IsValid() && !stub.Parent.IsRemote() {
-			produced[bridge.SpanUUID(tid, sid)] = true
-		}
+		produced[bridge.SpanUUID(tid, sid)] = true // roots are spans too
 		k := int(flags>>4) % 4
 		for len(batches) <= k {
 			batches = append(batches, nil)

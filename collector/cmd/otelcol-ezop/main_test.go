@@ -276,11 +276,13 @@ func TestEndToEnd(t *testing.T) {
 	if llm != 1 {
 		t.Errorf("%d LLM events on B's run, want 1", llm)
 	}
-	if sp := srv.Spans(rb.ID); len(sp) != 1 || sp[0].Name == nil || *sp[0].Name != "b chat" {
-		t.Errorf("B's spans %+v, want its LLM span", sp)
-	}
-	if sp := srv.Spans(ra.ID); len(sp) != 1 || sp[0].Name == nil || *sp[0].Name != "a call b" {
-		t.Errorf("A's spans %+v, want its client span", sp)
+	// Each run's root is its top-level span, its other span under it.
+	for run, want := range map[string][2]string{rb.ID: {"b root", "b chat"}, ra.ID: {"a root", "a call b"}} {
+		sp := srv.Spans(run)
+		if len(sp) != 2 || sp[0].Name == nil || *sp[0].Name != want[0] || sp[0].ParentID != nil ||
+			sp[1].Name == nil || *sp[1].Name != want[1] || sp[1].ParentID == nil || *sp[1].ParentID != sp[0].ID {
+			t.Errorf("spans %+v, want %s with %s under it", sp, want[0], want[1])
+		}
 	}
 	t.Log("\n" + srv.Tree(ra.ID) + srv.Tree(rb.ID))
 }
