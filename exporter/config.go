@@ -187,7 +187,9 @@ func WithInsecure() Option {
 
 // WithHTTPClient makes the exporter send its requests with hc (its
 // transport, timeout and redirect policy), for tests or custom transports.
-// Default: a client of the exporter's own.
+// A redirect to another scheme or host than the endpoint's (https to http
+// included) is never followed, since requests carry the API key. Default:
+// a client of the exporter's own, which follows no redirect.
 func WithHTTPClient(hc *http.Client) Option {
 	return optionFunc(func(c config) config {
 		c.httpClient = hc
@@ -198,6 +200,10 @@ func WithHTTPClient(hc *http.Client) Option {
 // RetryConfig is the retry policy of the requests the exporter sends; see
 // WithRetry.
 type RetryConfig = client.RetryConfig
+
+// NoElapsedLimit as RetryConfig.MaxElapsedTime retries each request until
+// it succeeds, fails for good (a refusal), or the exporter shuts down.
+const NoElapsedLimit = client.NoElapsedLimit
 
 // WithRetry sets how requests that failed for a transient reason (a
 // connection error, a 5xx answer, a 429) are retried. Default: retries on,

@@ -200,7 +200,7 @@ func (cfg *Config) options() []exporter.Option {
 			Enabled:         cfg.RetryConfig.Enabled,
 			InitialInterval: cfg.RetryConfig.InitialInterval,
 			MaxInterval:     cfg.RetryConfig.MaxInterval,
-			MaxElapsedTime:  cfg.RetryConfig.MaxElapsedTime,
+			MaxElapsedTime:  maxElapsed(cfg.RetryConfig.MaxElapsedTime),
 		}),
 		exporter.WithCaptureContent(cfg.CaptureContent),
 		exporter.WithLifecycleEvents(cfg.LifecycleEvents),
@@ -222,4 +222,13 @@ func (cfg *Config) options() []exporter.Option {
 		opts = append(opts, exporter.WithRuntime(cfg.Runtime))
 	}
 	return opts
+}
+
+// maxElapsed maps retry_on_failure.max_elapsed_time to the Ezop client's
+// budget: 0 means "never stop" in the Collector, as in exporterhelper.
+func maxElapsed(d time.Duration) time.Duration {
+	if d == 0 {
+		return exporter.NoElapsedLimit
+	}
+	return d
 }

@@ -2,6 +2,7 @@ package ezopexporter
 
 import (
 	"fmt"
+	"github.com/ezopotel/ezop-otel-go/exporter"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,4 +172,11 @@ func TestAPIKeyNotLeaked(t *testing.T) {
 	require.NoError(t, conf.Marshal(c))
 	assert.Equal(t, "[REDACTED]", conf.Get("api_key"))
 	assert.False(t, strings.Contains(fmt.Sprint(conf.ToStringMap()), "ezop-secret-key-123"))
+}
+
+// retry_on_failure.max_elapsed_time 0 means "no limit" in the Collector:
+// the Ezop client gets NoElapsedLimit, not its 60s default.
+func TestMaxElapsedTimeZeroIsNoLimit(t *testing.T) {
+	assert.Equal(t, exporter.NoElapsedLimit, maxElapsed(0))
+	assert.Equal(t, 90*time.Second, maxElapsed(90*time.Second))
 }

@@ -108,6 +108,8 @@ func New(opts ...Option) (*Client, error) {
 	hc := cfg.httpClient
 	if hc == nil {
 		hc = newHTTPClient(cfg.maxConns)
+	} else {
+		hc = guardRedirects(hc, base)
 	}
 	c := &Client{
 		base:      base,
@@ -120,7 +122,13 @@ func New(opts ...Option) (*Client, error) {
 		sleep:     sleepCtx,
 		now:       time.Now,
 	}
-	c.runs = newRunLedger(rc.MaxElapsedTime + cfg.timeout + time.Minute)
+	// Runs handed out are remembered as long as an operation may last
+	// (the ledger is bounded by count too).
+	keep := rc.MaxElapsedTime
+	if keep > 24*time.Hour {
+		keep = 24 * time.Hour
+	}
+	c.runs = newRunLedger(keep + cfg.timeout + time.Minute)
 	return c, nil
 }
 
@@ -139,6 +147,30 @@ func newHTTPClient(maxConns int) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// guardRedirects returns a copy of a caller's client that never follows a
+// redirect away from the endpoint's scheme and host: the request carries
+// the API key, and net/http keeps Authorization on a redirect to the same
+// host, plain http included. Redirects within the endpoint follow the
+// caller's policy.
+func guardRedirects(hc *http.Client, base string) *http.Client {
+	cp := *hc
+	own := hc.CheckRedirect
+	u, _ := url.Parse(base)
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !strings.EqualFold(req.URL.Scheme, u.Scheme) || !strings.EqualFold(req.URL.Host, u.Host) {
+			return http.ErrUseLastResponse // answered as a redirect: not followed
+		}
+		if own != nil {
+			return own(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }
 
 // parseEndpoint checks a base URL and returns it without trailing slash.
@@ -294,6 +326,13 @@ func (c *Client) newOp(op string) *opState {
 
 // send makes one request. body nil means no body. It never returns nil.
 func (s *opState) send(ctx context.Context, method, path string, body []byte, auth bool) *answer {
+	return s.sendWith(ctx, method, path, body, auth, nil)
+}
+
+// sendWith is send; when stream is set, a 2xx answer's body is handed to
+// it instead of being read whole: it reads what it needs (the head of a
+// long list) and returns the envelope it made of it, or an error.
+func (s *opState) sendWith(ctx context.Context, method, path string, body []byte, auth bool, stream func(a *answer, r io.Reader) (*wire.Envelope, error)) *answer {
 	c := s.c
 	a := &answer{method: method, path: path, begun: c.now()}
 	defer func() { a.ended = c.now(); s.last = a }()
@@ -308,7 +347,7 @@ func (s *opState) send(ctx context.Context, method, path string, body []byte, au
 	c.stats.requests.Add(1)
 
 	timeout := c.timeout
-	if c.retry.Enabled {
+	if c.retry.Enabled && c.retry.MaxElapsedTime > 0 {
 		if left := c.retry.MaxElapsedTime - c.now().Sub(s.start); left > 0 && left < timeout {
 			timeout = left
 		}
@@ -360,6 +399,15 @@ func (s *opState) send(ctx context.Context, method, path string, body []byte, au
 	}
 	defer func() { _ = resp.Body.Close() }()
 	a.status, a.header = resp.StatusCode, resp.Header
+	if stream != nil && a.status/100 == 2 {
+		env, err := stream(a, io.LimitReader(resp.Body, maxAnswer))
+		if err != nil {
+			a.err = err
+			return a
+		}
+		a.env = env
+		return a
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		// The status arrived, the body did not. A 2xx means committed

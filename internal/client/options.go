@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -43,6 +44,7 @@ type RetryConfig struct {
 	MaxInterval time.Duration
 	// MaxElapsedTime bounds one operation from its start to its last
 	// attempt's end, backoff sleeps and Retry-After waits included.
+	// NoElapsedLimit retries for as long as the caller's context allows.
 	MaxElapsedTime time.Duration
 	// MaxServerErrorRetries is how many times a 500 is retried.
 	MaxServerErrorRetries int
@@ -61,6 +63,10 @@ var DefaultRetryConfig = RetryConfig{
 	MaxServerErrorRetries: 2,
 	MaxQuotaRetries:       2,
 }
+
+// NoElapsedLimit as RetryConfig.MaxElapsedTime retries an operation until
+// it succeeds, fails for good, or the caller's context ends.
+const NoElapsedLimit = time.Duration(math.MaxInt64)
 
 // withDefaults fills zero fields from DefaultRetryConfig and turns negative
 // counts into zero.
@@ -147,9 +153,11 @@ func WithInsecure() Option {
 	return optionFunc(func(c *config) { c.insecure = true })
 }
 
-// WithHTTPClient makes the client send its requests with hc, as given
-// (its transport, redirect policy and timeout). WithMaxConns has no effect
-// then. Default: a client of the package's own, whose transport is shared
+// WithHTTPClient makes the client send its requests with hc (its
+// transport, timeout and redirect policy), except that a redirect to
+// another scheme or host than the endpoint's is never followed: the
+// request carries the API key. hc itself is not changed. WithMaxConns has
+// no effect then. Default: a client of the package's own, whose transport is shared
 // by all calls, keeps up to WithMaxConns connections to the host and does
 // not follow redirects.
 func WithHTTPClient(hc *http.Client) Option {

@@ -346,3 +346,37 @@ func TestNilOptionIgnored(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(c.String(), "ezop client https://api.ezop.ai"))
 }
+
+// A caller's HTTP client never takes the API key elsewhere on a redirect:
+// not to another host, not from https to http on the same host. The
+// caller's client itself is left as it was.
+func TestCallerClientRedirectsKeepTheKey(t *testing.T) {
+	var leaked atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Store(true)
+		}
+		writeData(w, 200, map[string]any{"status": "ok"})
+	}))
+	defer elsewhere.Close()
+	var target atomic.Value
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.Load().(string)+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	for name, to := range map[string]string{
+		"other host":    elsewhere.URL,
+		"https to http": strings.Replace(api.URL, "https://", "http://", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			target.Store(to)
+			hc := api.Client() // follows redirects by default
+			c := newTestClient(t, api.URL, WithHTTPClient(hc))
+			_, err := c.RegisterAgent(context.Background(), wire.RegisterAgentRequest{Name: "a", Owner: "o", Runtime: "go"})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "redirects are not followed")
+			assert.False(t, leaked.Load(), "the API key followed the redirect")
+			assert.Nil(t, hc.CheckRedirect, "the caller's client is not changed")
+		})
+	}
+}

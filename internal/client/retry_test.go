@@ -356,3 +356,18 @@ func TestCancelCause(t *testing.T) {
 	assert.ErrorIs(t, err, cause)
 	assert.Contains(t, err.Error(), "exporter shut down")
 }
+
+// TestNoElapsedLimit: with NoElapsedLimit an unavailable server is retried
+// past any budget (here 60 failures over more than two minutes of backoff
+// on the fake clock, twice the default budget) until it answers.
+func TestNoElapsedLimit(t *testing.T) {
+	count, h := failThenSucceed(t, 60, status(503))
+	srv := newServer(t, h)
+	c := newTestClient(t, srv.URL, WithRetry(RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: NoElapsedLimit}))
+	clock := installFakeClock(c)
+	start := clock.Now()
+	_, err := c.Health(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int32(61), count.Load())
+	assert.Greater(t, clock.Now().Sub(start), 2*DefaultRetryConfig.MaxElapsedTime, "waited past the default budget")
+}

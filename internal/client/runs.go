@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -67,21 +69,26 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 	// created a run this call did not get; check asks for a look-up
 	// before the next create.
 	var since time.Time
+	var sig string // set with since: this call counts among the ambiguous
 	check := false
 	for {
 		if check {
-			a := s.send(ctx, http.MethodGet, path, nil, true)
+			var cands []candidate
+			a := s.sendWith(ctx, http.MethodGet, path, nil, true, func(a *answer, r io.Reader) (*wire.Envelope, error) {
+				var err error
+				cands, err = c.candidates(aid, req, a, since, r)
+				return &wire.Envelope{Success: true, Data: json.RawMessage("[]")}, err
+			})
 			if !a.ok() {
+				if a.err != nil && a.status/100 == 2 {
+					return wire.Run{}, s.fail(a, ErrServer, 0, "the run list could not be read: "+a.err.Error())
+				}
 				if err := s.retryOrFail(ctx, a); err != nil {
 					return wire.Run{}, err
 				}
 				continue
 			}
-			var runs []wire.Run
-			if err := json.Unmarshal(a.env.Data, &runs); err != nil {
-				return wire.Run{}, s.fail(a, ErrServer, 0, "the run list is not a list of runs: "+err.Error())
-			}
-			if r, ok := c.adopt(aid, req, runs, a, since); ok {
+			if r, ok := c.adopt(cands, since, sig); ok {
 				c.stats.succeeded.Add(1)
 				c.stats.runsAdopted.Add(1)
 				return r, nil
@@ -112,6 +119,12 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 			if since.IsZero() || w.Before(since) {
 				since = w
 			}
+			if sig == "" {
+				// It looks on behalf of the call that took its run.
+				sig = requestSig(aid, req)
+				c.runs.pending(sig, 1)
+				defer c.runs.pending(sig, -1)
+			}
 			if c.now().Sub(s.start) > c.retry.MaxElapsedTime {
 				return wire.Run{}, s.fail(a, ErrServer, 0, "the created run was adopted by a concurrent call and the retry budget is spent")
 			}
@@ -120,6 +133,9 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 		}
 		if a.ambiguous && since.IsZero() {
 			since = a.begun
+			sig = requestSig(aid, req)
+			c.runs.pending(sig, 1)
+			defer c.runs.pending(sig, -1)
 		}
 		ambiguous := a.ambiguous
 		if err := s.retryOrFail(ctx, a); err != nil {
@@ -129,41 +145,112 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 	}
 }
 
-// adopt picks, among the listed runs, the oldest one that an unanswered
-// attempt of this call may have created: same version_id, user_id,
-// trigger_type, trigger_id and parent_run_id as the request, status running,
-// created since the attempt began, and not handed out by this client. The
-// window is computed on the server's clock (the list answer's Date header
+// adoptScanLimit bounds the runs read from the head of the list: the
+// list has no paging, and an agent with a long history would otherwise be
+// downloaded whole. Runs are listed newest first, so the head is where an
+// attempt of the last minutes is.
+const adoptScanLimit = 1000
+
+// candidate is a listed run an unanswered attempt may have created.
+type candidate struct {
+	run wire.Run
+	at  time.Time
+}
+
+// candidates reads the head of the run list answer a (body r, newest
+// first) and returns the runs that an unanswered attempt of this call may
+// have created: same version_id, user_id, trigger_type, trigger_id and
+// parent_run_id as the request, status running, created since the attempt
+// began. The window is on the server's clock (the answer's Date header
 // minus the local time elapsed since the attempt began, with adoptSlack),
-// so that the clocks of client and server need not agree.
-func (c *Client) adopt(agentID string, req wire.StartRunRequest, runs []wire.Run, a *answer, since time.Time) (wire.Run, bool) {
+// so that the clocks of client and server need not agree. It stops at the
+// first run older than the window, or after adoptScanLimit runs.
+func (c *Client) candidates(agentID string, req wire.StartRunRequest, a *answer, since time.Time, r io.Reader) ([]candidate, error) {
+	now := c.now()
 	serverNow, err := http.ParseTime(a.header.Get("Date"))
 	if err != nil {
-		serverNow = c.now() // no Date header: trust the local clock
+		serverNow = now // no Date header: trust the local clock
 	}
-	from := serverNow.Add(-a.ended.Sub(since) - adoptSlack)
+	from := serverNow.Add(-now.Sub(since) - adoptSlack)
 	to := serverNow.Add(adoptSlack)
 
-	type candidate struct {
-		run wire.Run
-		at  time.Time
-	}
 	var cands []candidate
-	for _, r := range runs {
-		if !runMatches(agentID, req, r) {
+	err = streamList(r, func(dec *json.Decoder) (bool, error) {
+		var lr wire.Run
+		if err := dec.Decode(&lr); err != nil {
+			return false, err
+		}
+		at, ok := parseServerTime(lr.CreatedAt)
+		if !ok {
+			at, ok = parseServerTime(lr.StartTime)
+		}
+		if ok && at.Before(from) {
+			return false, nil // newest first: the rest is older
+		}
+		if ok && !at.After(to) && runMatches(agentID, req, lr) {
+			cands = append(cands, candidate{lr, at})
+		}
+		return true, nil
+	}, adoptScanLimit)
+	return cands, err
+}
+
+// streamList reads a success envelope whose data is a list, calling item
+// for each element (it decodes one from dec) until it returns false or
+// limit elements were read. The rest of the body is not read.
+func streamList(r io.Reader, item func(dec *json.Decoder) (bool, error), limit int) error {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		if key != "data" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
 			continue
 		}
-		at, ok := parseServerTime(r.CreatedAt)
-		if !ok {
-			if at, ok = parseServerTime(r.StartTime); !ok {
-				continue
+		if err := expectDelim(dec, '['); err != nil {
+			return fmt.Errorf("data is not a list: %w", err)
+		}
+		for n := 0; dec.More() && n < limit; n++ {
+			more, err := item(dec)
+			if err != nil || !more {
+				return err
 			}
 		}
-		if at.Before(from) || at.After(to) {
-			continue
-		}
-		cands = append(cands, candidate{r, at})
+		return nil
 	}
+	return errors.New("no data in the answer")
+}
+
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if got, ok := tok.(json.Delim); !ok || got != d {
+		return fmt.Errorf("want %q, got %v", d, tok)
+	}
+	return nil
+}
+
+// adopt picks the run an unanswered attempt of this call created, among
+// the candidates not handed out by this client already. It adopts only
+// when they can all be this client's own: no more of them than its calls
+// with the same request that have an unanswered attempt now (sig counts
+// them), and then the oldest. With more (another process of the same agent
+// started a run with the same trigger in the same seconds) it adopts none,
+// rather than merge two processes' runs: the caller creates its run again,
+// and the one its unanswered attempt may have stored stays unended
+// (counted in Stats.AdoptionsAmbiguous).
+func (c *Client) adopt(cands []candidate, since time.Time, sig string) (wire.Run, bool) {
 	sort.SliceStable(cands, func(i, j int) bool {
 		if !cands[i].at.Equal(cands[j].at) {
 			return cands[i].at.Before(cands[j].at)
@@ -174,11 +261,20 @@ func (c *Client) adopt(agentID string, req wire.StartRunRequest, runs []wire.Run
 	for i, cd := range cands {
 		ids[i] = cd.run.ID
 	}
-	i, ok := c.runs.claimFirst(ids, ledgerEntry{at: c.now(), window: since})
-	if !ok {
+	i, left := c.runs.claimOwn(ids, sig, ledgerEntry{at: c.now(), window: since})
+	if i < 0 {
+		if left > 0 {
+			c.stats.adoptionsAmbiguous.Add(1)
+		}
 		return wire.Run{}, false
 	}
 	return cands[i].run, true
+}
+
+// requestSig identifies the runs a start request makes, for counting a
+// client's concurrent ambiguous calls.
+func requestSig(agentID string, req wire.StartRunRequest) string {
+	return strings.ToLower(agentID) + "\x00" + req.VersionID + "\x00" + req.UserID + "\x00" + req.TriggerType + "\x00" + req.TriggerID + "\x00" + req.ParentRunID
 }
 
 // runMatches reports whether r is a running run of the agent made from a
@@ -239,6 +335,9 @@ type runLedger struct {
 	byID  map[string]ledgerEntry
 	order []string
 	keep  time.Duration
+	// ambiguous counts, by request signature, the calls in progress that
+	// had an unanswered attempt: at most the concurrent StartRun calls.
+	ambiguous map[string]int
 }
 
 type ledgerEntry struct {
@@ -247,7 +346,7 @@ type ledgerEntry struct {
 }
 
 func newRunLedger(keep time.Duration) *runLedger {
-	return &runLedger{byID: make(map[string]ledgerEntry), keep: keep}
+	return &runLedger{byID: make(map[string]ledgerEntry), keep: keep, ambiguous: map[string]int{}}
 }
 
 // claim records id as handed out. If it already was, it returns the earlier
@@ -264,20 +363,39 @@ func (l *runLedger) claim(id string, e ledgerEntry) (ledgerEntry, bool) {
 	return e, true
 }
 
-// claimFirst claims the first of ids not handed out yet and returns its
-// index.
-func (l *runLedger) claimFirst(ids []string, e ledgerEntry) (int, bool) {
+// claimOwn claims the first of ids not handed out yet, if no more are
+// left than the client's calls of signature sig that have an unanswered
+// attempt (see pending), and returns its index; else -1, claiming
+// nothing. It also returns how many ids were left.
+func (l *runLedger) claimOwn(ids []string, sig string, e ledgerEntry) (int, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.evict(e.at)
+	first, left := -1, 0
 	for i, id := range ids {
-		id = strings.ToLower(id)
-		if _, taken := l.byID[id]; !taken {
-			l.add(id, e)
-			return i, true
+		if _, taken := l.byID[strings.ToLower(id)]; !taken {
+			if first < 0 {
+				first = i
+			}
+			left++
 		}
 	}
-	return 0, false
+	if left == 0 || left > l.ambiguous[sig] {
+		return -1, left
+	}
+	l.add(strings.ToLower(ids[first]), e)
+	return first, left
+}
+
+// pending notes that a call of signature sig has (d 1) or no longer has
+// (d -1) an unanswered attempt.
+func (l *runLedger) pending(sig string, d int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ambiguous[sig] += d
+	if l.ambiguous[sig] <= 0 {
+		delete(l.ambiguous, sig)
+	}
 }
 
 func (l *runLedger) add(id string, e ledgerEntry) {

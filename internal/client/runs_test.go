@@ -331,11 +331,30 @@ func TestRunLedger(t *testing.T) {
 	prev, fresh := l.claim("a", ledgerEntry{at: t0})
 	assert.False(t, fresh, "ids compare case-insensitively")
 	assert.Equal(t, t0, prev.at)
-	i, ok := l.claimFirst([]string{"a", "b", "c"}, ledgerEntry{at: t0, window: t0})
-	assert.True(t, ok)
+	// Without an ambiguous call of that signature nothing is claimed.
+	i, left := l.claimOwn([]string{"a", "b"}, "sig", ledgerEntry{at: t0, window: t0})
+	assert.Equal(t, -1, i)
+	assert.Equal(t, 1, left)
+	// One ambiguous call, one candidate left: claimed.
+	l.pending("sig", 1)
+	i, left = l.claimOwn([]string{"a", "b"}, "sig", ledgerEntry{at: t0, window: t0})
 	assert.Equal(t, 1, i)
-	_, ok = l.claimFirst([]string{"a", "b"}, ledgerEntry{at: t0})
-	assert.False(t, ok)
+	assert.Equal(t, 1, left)
+	// None left, or more than the ambiguous calls: nothing claimed.
+	i, left = l.claimOwn([]string{"a", "b"}, "sig", ledgerEntry{at: t0})
+	assert.Equal(t, -1, i)
+	assert.Equal(t, 0, left)
+	i, left = l.claimOwn([]string{"a", "c", "e"}, "sig", ledgerEntry{at: t0})
+	assert.Equal(t, -1, i)
+	assert.Equal(t, 2, left)
+	assert.False(t, l.handedOut("c"))
+	// Two ambiguous calls: two candidates may both be theirs.
+	l.pending("sig", 1)
+	i, _ = l.claimOwn([]string{"a", "c", "e"}, "sig", ledgerEntry{at: t0})
+	assert.Equal(t, 1, i)
+	l.pending("sig", -1)
+	l.pending("sig", -1)
+	assert.Empty(t, l.ambiguous)
 	// Entries older than keep are dropped.
 	_, fresh = l.claim("d", ledgerEntry{at: t0.Add(2 * time.Minute)})
 	assert.True(t, fresh)
@@ -368,4 +387,51 @@ func TestParseServerTime(t *testing.T) {
 	}
 	_, ok := parseServerTime("yesterday")
 	assert.False(t, ok)
+}
+
+// TestStartRunAdoptionReadsOnlyTheHead: an agent with a long history (a
+// run list far larger than the client reads in one answer): adoption reads
+// the head of the list (newest first), finds the run, and stops.
+func TestStartRunAdoptionReadsOnlyTheHead(t *testing.T) {
+	srv, hs := newRunServer(t, runDropAfterStore)
+	big := wire.Object{"notes": strings.Repeat("x", 16<<10)}
+	for i := 0; i < (maxAnswer/(16<<10))+200; i++ {
+		srv.seed(runReq, "success", time.Hour+time.Duration(i)*time.Second)
+		srv.runs[len(srv.runs)-1].Metadata = big
+	}
+	// seed appends oldest last; the list is served newest first by
+	// creation order, so put the history first.
+	for i, j := 0, len(srv.runs)-1; i < j; i, j = i+1, j-1 {
+		srv.runs[i], srv.runs[j] = srv.runs[j], srv.runs[i]
+	}
+	c := newTestClient(t, hs.URL)
+	got, err := c.StartRun(context.Background(), agentID, runReq)
+	require.NoError(t, err, "the list is over %d bytes: it must not be read whole", maxAnswer)
+	runs, posts, gets := srv.counts()
+	assert.Equal(t, len(srv.runs), runs)
+	assert.Equal(t, 1, posts, "no second create")
+	assert.Equal(t, 1, gets)
+	assert.Equal(t, srv.run(runs-1).ID, got.ID, "the run the unanswered attempt stored")
+	assert.Equal(t, int64(1), c.Stats().RunsAdopted)
+}
+
+// TestStartRunDoesNotAdoptAnotherProcesssRun: another process of the same
+// agent started a run with the same request in the same seconds. Two
+// candidates for one unanswered attempt: the client cannot tell its own,
+// so it adopts neither and creates its run again.
+func TestStartRunDoesNotAdoptAnotherProcesssRun(t *testing.T) {
+	srv, hs := newRunServer(t, runDropAfterStore)
+	other := srv.seed(runReq, "running", 0) // the other replica's, just now
+	c := newTestClient(t, hs.URL)
+	got, err := c.StartRun(context.Background(), agentID, runReq)
+	require.NoError(t, err)
+	runs, posts, gets := srv.counts()
+	assert.Equal(t, 3, runs, "the other's, the unanswered attempt's, and the new one")
+	assert.Equal(t, 2, posts)
+	assert.Equal(t, 1, gets)
+	assert.NotEqual(t, other.ID, got.ID, "never the other process's run")
+	assert.Equal(t, srv.run(2).ID, got.ID)
+	st := c.Stats()
+	assert.Equal(t, int64(0), st.RunsAdopted)
+	assert.Equal(t, int64(1), st.AdoptionsAmbiguous)
 }

@@ -33,13 +33,17 @@ type Stats struct {
 	// of their unanswered attempts, found by listing the agent's runs; they
 	// are also in Succeeded.
 	RunsAdopted int64
+	// AdoptionsAmbiguous counts look-ups after an unanswered attempt that
+	// found several runs it may have created (another process's among
+	// them) and adopted none; the attempt's run, if stored, stays open.
+	AdoptionsAmbiguous int64
 }
 
 type counters struct {
 	operations, requests, retries                        atomic.Int64
 	succeeded, auth, validation, notFound, rateLimited   atomic.Int64
 	server, transport, invalidArg, canceled, otherErrors atomic.Int64
-	assumedStored, runsAdopted                           atomic.Int64
+	assumedStored, runsAdopted, adoptionsAmbiguous       atomic.Int64
 }
 
 // count records a failed operation of the given kind.
@@ -68,20 +72,21 @@ func (c *counters) count(kind error) {
 func (c *Client) Stats() Stats {
 	s := c.stats
 	return Stats{
-		Operations:       s.operations.Load(),
-		Requests:         s.requests.Load(),
-		Retries:          s.retries.Load(),
-		Succeeded:        s.succeeded.Load(),
-		AuthErrors:       s.auth.Load(),
-		ValidationErrors: s.validation.Load(),
-		NotFound:         s.notFound.Load(),
-		RateLimited:      s.rateLimited.Load(),
-		ServerErrors:     s.server.Load(),
-		TransportErrors:  s.transport.Load(),
-		InvalidArguments: s.invalidArg.Load(),
-		Canceled:         s.canceled.Load(),
-		OtherErrors:      s.otherErrors.Load(),
-		AssumedStored:    s.assumedStored.Load(),
-		RunsAdopted:      s.runsAdopted.Load(),
+		Operations:         s.operations.Load(),
+		Requests:           s.requests.Load(),
+		Retries:            s.retries.Load(),
+		Succeeded:          s.succeeded.Load(),
+		AuthErrors:         s.auth.Load(),
+		ValidationErrors:   s.validation.Load(),
+		NotFound:           s.notFound.Load(),
+		RateLimited:        s.rateLimited.Load(),
+		ServerErrors:       s.server.Load(),
+		TransportErrors:    s.transport.Load(),
+		InvalidArguments:   s.invalidArg.Load(),
+		Canceled:           s.canceled.Load(),
+		OtherErrors:        s.otherErrors.Load(),
+		AssumedStored:      s.assumedStored.Load(),
+		RunsAdopted:        s.runsAdopted.Load(),
+		AdoptionsAmbiguous: s.adoptionsAmbiguous.Load(),
 	}
 }
