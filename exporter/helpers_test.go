@@ -35,6 +35,9 @@ type transport struct {
 
 	mu          sync.Mutex
 	counts      map[string]int
+	runEnds     map[string]int // PATCH /runs/{id} by run id
+	bodies      [][]byte       // every request body, when keepBodies
+	keepBodies  bool
 	total       int
 	inflight    int
 	maxInflight int
@@ -59,6 +62,15 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.counts = map[string]int{}
 	}
 	t.counts[endpointOf(r)]++
+	if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/runs/") {
+		if t.runEnds == nil {
+			t.runEnds = map[string]int{}
+		}
+		t.runEnds[strings.TrimPrefix(r.URL.Path, "/runs/")]++
+	}
+	if t.keepBodies {
+		t.bodies = append(t.bodies, body)
+	}
 	t.total++
 	t.inflight++
 	t.maxInflight = max(t.maxInflight, t.inflight)
@@ -101,6 +113,24 @@ func (t *transport) count(endpoint string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.counts[endpoint]
+}
+
+// ends returns how often each run was ended (PATCHed).
+func (t *transport) ends() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]int, len(t.runEnds))
+	for k, v := range t.runEnds {
+		out[k] = v
+	}
+	return out
+}
+
+// sent returns every request body so far (keepBodies).
+func (t *transport) sent() [][]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([][]byte(nil), t.bodies...)
 }
 
 func (t *transport) requests() int {

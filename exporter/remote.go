@@ -82,11 +82,17 @@ func (l *runLink) getParent() *run {
 	return l.parent
 }
 
+// closedChan is returned to waiters of a start already over.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // wait returns a channel closed once the run's first start attempt is
-// over.
+// over. The channel is made only for a waiter: most runs have none.
 func (l *runLink) wait() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.done {
+		return closedChan
+	}
 	if l.started == nil {
 		l.started = make(chan struct{})
 	}
@@ -103,10 +109,9 @@ func (l *runLink) noteStarted(runID, agentID string) {
 	}
 	l.done = true
 	l.runID, l.agentID = runID, agentID
-	if l.started == nil {
-		l.started = make(chan struct{})
+	if l.started != nil {
+		close(l.started)
 	}
-	close(l.started)
 }
 
 func (l *runLink) result() (runID, agentID string) {

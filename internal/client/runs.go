@@ -329,15 +329,28 @@ const ledgerLimit = 100_000
 // runLedger remembers the run ids this client handed out, so that no run is
 // adopted by a second call. Entries older than keep cannot fall in an
 // adoption window any more and are dropped; so are the oldest beyond
-// ledgerLimit.
+// ledgerLimit. An entry is 40 bytes or so: ids are kept as 16 bytes, times
+// as nanoseconds.
 type runLedger struct {
 	mu    sync.Mutex
-	byID  map[string]ledgerEntry
-	order []string
+	byID  map[ledgerKey]stored
+	order []ledgerKey
+	head  int // order[head:] are live
 	keep  time.Duration
 	// ambiguous counts, by request signature, the calls in progress that
 	// had an unanswered attempt: at most the concurrent StartRun calls.
 	ambiguous map[string]int
+}
+
+// ledgerKey is a run id: its UUID bytes, or for an id that is not a UUID a
+// name-based UUID of its lower-case text.
+type ledgerKey [16]byte
+
+func keyOfRun(id string) ledgerKey {
+	if u, err := uuid.Parse(id); err == nil {
+		return ledgerKey(u)
+	}
+	return ledgerKey(uuid.NewSHA1(uuid.Nil, []byte(strings.ToLower(id))))
 }
 
 type ledgerEntry struct {
@@ -345,21 +358,42 @@ type ledgerEntry struct {
 	window time.Time // start of the adopting call's window, zero if created
 }
 
+// stored is a ledgerEntry as kept: Unix nanoseconds, 0 for the zero time.
+type stored struct{ at, window int64 }
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (s stored) entry() ledgerEntry {
+	return ledgerEntry{at: fromNanos(s.at), window: fromNanos(s.window)}
+}
+
 func newRunLedger(keep time.Duration) *runLedger {
-	return &runLedger{byID: make(map[string]ledgerEntry), keep: keep, ambiguous: map[string]int{}}
+	return &runLedger{byID: make(map[ledgerKey]stored), keep: keep, ambiguous: map[string]int{}}
 }
 
 // claim records id as handed out. If it already was, it returns the earlier
 // entry and false.
 func (l *runLedger) claim(id string, e ledgerEntry) (ledgerEntry, bool) {
-	id = strings.ToLower(id)
+	k := keyOfRun(id)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.evict(e.at)
-	if prev, ok := l.byID[id]; ok {
-		return prev, false
+	if prev, ok := l.byID[k]; ok {
+		return prev.entry(), false
 	}
-	l.add(id, e)
+	l.add(k, e)
 	return e, true
 }
 
@@ -373,7 +407,7 @@ func (l *runLedger) claimOwn(ids []string, sig string, e ledgerEntry) (int, int)
 	l.evict(e.at)
 	first, left := -1, 0
 	for i, id := range ids {
-		if _, taken := l.byID[strings.ToLower(id)]; !taken {
+		if _, taken := l.byID[keyOfRun(id)]; !taken {
 			if first < 0 {
 				first = i
 			}
@@ -383,7 +417,7 @@ func (l *runLedger) claimOwn(ids []string, sig string, e ledgerEntry) (int, int)
 	if left == 0 || left > l.ambiguous[sig] {
 		return -1, left
 	}
-	l.add(strings.ToLower(ids[first]), e)
+	l.add(keyOfRun(ids[first]), e)
 	return first, left
 }
 
@@ -398,19 +432,24 @@ func (l *runLedger) pending(sig string, d int) {
 	}
 }
 
-func (l *runLedger) add(id string, e ledgerEntry) {
-	l.byID[id] = e
-	l.order = append(l.order, id)
+func (l *runLedger) add(k ledgerKey, e ledgerEntry) {
+	l.byID[k] = stored{nanos(e.at), nanos(e.window)}
+	l.order = append(l.order, k)
 }
 
 func (l *runLedger) evict(now time.Time) {
-	for len(l.order) > 0 {
-		id := l.order[0]
-		if len(l.order) <= ledgerLimit && now.Sub(l.byID[id].at) <= l.keep {
-			return
+	for l.head < len(l.order) {
+		k := l.order[l.head]
+		if len(l.order)-l.head <= ledgerLimit && now.Sub(fromNanos(l.byID[k].at)) <= l.keep {
+			break
 		}
-		delete(l.byID, id)
-		l.order = l.order[1:]
+		delete(l.byID, k)
+		l.head++
+	}
+	// Reuse the slice once most of it is gone.
+	if l.head > 1024 && l.head*2 > len(l.order) {
+		n := copy(l.order, l.order[l.head:])
+		l.order, l.head = l.order[:n], 0
 	}
 }
 
@@ -418,6 +457,6 @@ func (l *runLedger) evict(now time.Time) {
 func (l *runLedger) handedOut(id string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, ok := l.byID[strings.ToLower(id)]
+	_, ok := l.byID[keyOfRun(id)]
 	return ok
 }

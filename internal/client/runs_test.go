@@ -330,7 +330,7 @@ func TestRunLedger(t *testing.T) {
 	assert.True(t, fresh)
 	prev, fresh := l.claim("a", ledgerEntry{at: t0})
 	assert.False(t, fresh, "ids compare case-insensitively")
-	assert.Equal(t, t0, prev.at)
+	assert.True(t, t0.Equal(prev.at), "earlier entry %v, want %v", prev.at, t0)
 	// Without an ambiguous call of that signature nothing is claimed.
 	i, left := l.claimOwn([]string{"a", "b"}, "sig", ledgerEntry{at: t0, window: t0})
 	assert.Equal(t, -1, i)
