@@ -20,16 +20,25 @@
 //
 // Spans reach an exporter as they end, children before their parents, a
 // trace often over several batches. A run is sent when its root span has
-// ended: the root and the descendants seen so far, then descendants that
-// end later, to the same run. Spans whose root has not ended wait for it,
-// at most the root wait (WithRootWait, 30s); then they are sent without it
-// as a run that stays running, which the root completes if it comes later.
-// Finished traces are remembered (the last 4096) so that late spans join
-// their run instead of starting a new one.
+// ended (or, with the live processor, when it starts): the root as the
+// run's top-level Ezop span and the descendants seen so far, then
+// descendants that end later, to the same run. Spans whose root has not
+// ended wait for it, at most the root wait (WithRootWait, 30s); then they
+// are sent without it as a run that stays running, which the root
+// completes if it comes later. Finished traces are remembered, as ids
+// only, for the late-span window (WithLateSpanWindow, 2m) and within
+// WithMaxRememberedBytes, so that late spans join their run instead of
+// starting a new one.
 //
-// Waiting spans are bounded by WithMaxTraces, WithMaxSpansPerTrace and
-// WithMaxBufferedSpans (the last also counts spans being sent). Beyond a
-// bound the new span is dropped and counted.
+// A run's end is sent exactly once: with its root, or when the root never
+// came, when its trace is forgotten or at Shutdown (failed, marked
+// incomplete). A late span never patches the run again: Ezop stamps a
+// run's end time when it is patched.
+//
+// Waiting spans are bounded by WithMaxSpansPerTrace, WithMaxBufferedSpans
+// (which also counts spans being sent) and WithMaxBufferedBytes; beyond a
+// bound the new span is dropped and counted. At WithMaxTraces waiting
+// traces the oldest is sent without its root to make room.
 //
 // # Sending
 //
