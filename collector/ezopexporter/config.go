@@ -67,8 +67,22 @@ type Config struct {
 	MaxValueBytes int `mapstructure:"max_value_bytes"`
 
 	// RootWait is how long spans wait for their run's root span (and, with
-	// LinkRemoteParents, a root for its remote parent). 0: 30s.
+	// LinkRemoteParents, a root whose remote parent was seen for that
+	// parent's run). 0: 30s.
 	RootWait time.Duration `mapstructure:"root_wait"`
+	// LinkWait is how long, with LinkRemoteParents, a root waits for a
+	// remote parent span not seen yet (exporter.WithRemoteParentWait).
+	// 0: 10s.
+	LinkWait time.Duration `mapstructure:"link_wait"`
+	// LateSpanWindow is how long a finished trace is remembered for its
+	// late spans (exporter.WithLateSpanWindow). 0: 2m.
+	LateSpanWindow time.Duration `mapstructure:"late_span_window"`
+	// MaxRememberedBytes bounds the memory of remembered traces
+	// (exporter.WithMaxRememberedBytes). 0: 32 MiB.
+	MaxRememberedBytes int `mapstructure:"max_remembered_bytes"`
+	// MaxBufferedBytes bounds the estimated size of the spans waiting for
+	// their root (exporter.WithMaxBufferedBytes). 0: 128 MiB.
+	MaxBufferedBytes int `mapstructure:"max_buffered_bytes"`
 	// MaxTraces caps the traces waiting for a root (or a root for its
 	// remote parent) at once. Default: 10000, more than the library's
 	// 1024: a Collector serves many services, and roots of called services
@@ -150,6 +164,10 @@ func (cfg *Config) Validate() error {
 		v    int64
 	}{
 		{"root_wait", int64(cfg.RootWait)},
+		{"link_wait", int64(cfg.LinkWait)},
+		{"late_span_window", int64(cfg.LateSpanWindow)},
+		{"max_remembered_bytes", int64(cfg.MaxRememberedBytes)},
+		{"max_buffered_bytes", int64(cfg.MaxBufferedBytes)},
 		{"max_traces", int64(cfg.MaxTraces)},
 		{"max_spans_per_trace", int64(cfg.MaxSpansPerTrace)},
 		{"max_buffered_spans", int64(cfg.MaxBufferedSpans)},
@@ -206,6 +224,10 @@ func (cfg *Config) options() []exporter.Option {
 		exporter.WithLifecycleEvents(cfg.LifecycleEvents),
 		exporter.WithMaxValueBytes(cfg.MaxValueBytes),
 		exporter.WithRootWait(cfg.RootWait),
+		exporter.WithRemoteParentWait(cfg.LinkWait),
+		exporter.WithLateSpanWindow(cfg.LateSpanWindow),
+		exporter.WithMaxRememberedBytes(cfg.MaxRememberedBytes),
+		exporter.WithMaxBufferedBytes(cfg.MaxBufferedBytes),
 		exporter.WithMaxTraces(cfg.MaxTraces),
 		exporter.WithMaxSpansPerTrace(cfg.MaxSpansPerTrace),
 		exporter.WithMaxBufferedSpans(cfg.MaxBufferedSpans),

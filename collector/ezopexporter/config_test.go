@@ -74,6 +74,10 @@ func TestLoadConfig(t *testing.T) {
 	custom.RootWait = 10 * time.Second
 	custom.MaxTraces, custom.MaxSpansPerTrace, custom.MaxBufferedSpans = 10, 20, 30
 	custom.MaxValueBytes = 4096
+	custom.LinkWait = 2 * time.Second
+	custom.LateSpanWindow = time.Minute
+	custom.MaxRememberedBytes = 1 << 20
+	custom.MaxBufferedBytes = 2 << 20
 	custom.Concurrency = 4
 	custom.LinkRemoteParents = false
 	custom.TimeoutConfig.Timeout = 7 * time.Second
@@ -136,6 +140,10 @@ func TestValidate(t *testing.T) {
 		{"plain http remote", func(c *Config) { c.Endpoint = "http://ezop.internal" }, "clear text"},
 		{"request timeout", func(c *Config) { c.RequestTimeout = 0 }, "request_timeout must be positive"},
 		{"negative root wait", func(c *Config) { c.RootWait = -time.Second }, "root_wait must not be negative"},
+		{"negative link wait", func(c *Config) { c.LinkWait = -time.Second }, "link_wait must not be negative"},
+		{"negative late span window", func(c *Config) { c.LateSpanWindow = -time.Second }, "late_span_window must not be negative"},
+		{"negative remembered bytes", func(c *Config) { c.MaxRememberedBytes = -1 }, "max_remembered_bytes must not be negative"},
+		{"negative buffered bytes", func(c *Config) { c.MaxBufferedBytes = -1 }, "max_buffered_bytes must not be negative"},
 		{"negative max traces", func(c *Config) { c.MaxTraces = -1 }, "max_traces must not be negative"},
 		{"negative spans per trace", func(c *Config) { c.MaxSpansPerTrace = -1 }, "max_spans_per_trace must not be negative"},
 		{"negative buffered spans", func(c *Config) { c.MaxBufferedSpans = -1 }, "max_buffered_spans must not be negative"},
