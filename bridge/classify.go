@@ -31,6 +31,11 @@ type spanClass struct {
 	eventType semconv.EventType
 	// operation is the GenAI operation name, when known.
 	operation string
+	// nameKey is the attribute that names the model, tool or retriever
+	// when the convention names it apart (Genkit's genkit:name).
+	nameKey string
+	// streamed says the convention marks the call as streamed.
+	streamed bool
 	// rule names the rule that decided, for diagnostics and tests.
 	rule string
 }
@@ -57,7 +62,7 @@ var operationClasses = map[string]spanClass{
 // openInferenceClasses maps openinference.span.kind values.
 var openInferenceClasses = map[string]spanClass{
 	"LLM":       {category: semconv.CategoryLLM},
-	"EMBEDDING": {category: semconv.CategoryLLM},
+	"EMBEDDING": {category: semconv.CategoryLLM, operation: "embeddings"},
 	"TOOL":      {category: semconv.CategoryTool},
 	"RETRIEVER": {category: semconv.CategoryMemory, eventType: semconv.TypeMemoryRetrieval},
 	"AGENT":     {category: semconv.CategoryAgent},
@@ -100,6 +105,8 @@ var classRules = []classRule{
 		}
 		return c, ok
 	}},
+	{"genkit:type", genkitRule},
+	{"adk merged tools", adkMergedToolsRule},
 	{"gen_ai.operation.name", func(a attrs, _ *issueLog) (spanClass, bool) {
 		v, ok := a.str(keyOperationName)
 		if !ok {
@@ -111,6 +118,7 @@ var classRules = []classRule{
 	}},
 	{"openinference.span.kind", tableRule(keyOpenInferenceKind, openInferenceClasses, strings.ToUpper)},
 	{"traceloop.span.kind", tableRule(keyTraceloopKind, traceloopClasses, strings.ToLower)},
+	{"ai.operationId", tableRule(keyAIOperationID, aiSDKOperations, func(s string) string { return s })},
 	{"has a tool name", func(a attrs, _ *issueLog) (spanClass, bool) {
 		_, ok := a.firstStr(toolNameKeys...)
 		return spanClass{category: semconv.CategoryTool}, ok
@@ -128,6 +136,9 @@ func tableRule(key string, table map[string]spanClass, norm func(string) string)
 			return spanClass{}, false
 		}
 		c, ok := table[norm(strings.TrimSpace(v))]
+		if !ok {
+			return spanClass{}, false
+		}
 		return c, ok
 	}
 }
@@ -137,8 +148,8 @@ func classify(a attrs, log *issueLog) spanClass {
 	for _, r := range classRules {
 		if c, ok := r.decide(a, log); ok {
 			c.rule = r.name
-			if c.operation == "" {
-				c.operation, _ = a.str(keyOperationName)
+			if op, ok := a.str(keyOperationName); ok {
+				c.operation = op
 			}
 			return c
 		}

@@ -29,6 +29,22 @@
 // token usage, tool_call_started/completed/failed, memory and reasoning
 // events; an OTel Error status adds an error_raised event.
 //
+// # Conventions
+//
+// Besides the OpenTelemetry GenAI keys, the translation reads what Genkit,
+// the Vercel AI SDK (modern gen_ai.* and legacy ai.* spans), OpenInference,
+// OpenLLMetry and Google ADK record (classification in classify.go and
+// frameworks.go, facts in genai.go), with rules that hold for all of them:
+// one model call is one llm_response (a span that only wraps model calls
+// adds none), one failure is one error at its source (a failure
+// propagated through its ancestors adds none; see tree.go), an agent
+// framework's own invoke_agent spans stay in the agent's run, and every
+// agent invocation below the root shows as an agent event (for a child
+// run, [ChildRun.Delegation]). Message content is forwarded only with
+// content capture on; the keys that hold it, per convention, are in one
+// table (content.go), and each value left out is reported under
+// [ReasonContentNotCaptured].
+//
 // Everything sent is valid for the Ezop server: bad input is sanitized,
 // truncated or dropped, and each such change is reported in
 // [RunPlan.Issues].

@@ -1,12 +1,14 @@
 package bridge
 
 import (
+	"sort"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ezopotel/ezop-otel-go/internal/wire"
 	"github.com/ezopotel/ezop-otel-go/semconv"
@@ -29,9 +31,31 @@ var genAIEvents = map[string]struct {
 
 const exceptionEventName = "exception"
 
-// contentOffReason is the issue of content left out because content
-// capture is off.
-const contentOffReason = "message content not captured (content capture is off)"
+// ReasonContentNotCaptured is the reason of the Dropped issue reported for
+// each piece of content left out because content capture is off. Leaving
+// content out is a setting, not a loss: a sender may count it apart from
+// real drops (the text is stable).
+const ReasonContentNotCaptured = "message content not captured (content capture is off)"
+
+const contentOffReason = ReasonContentNotCaptured
+
+// genAIMessageRoles are the roles the older GenAI message events stand
+// for; with capture on their content becomes the event's input (requests)
+// or output (responses, tool messages).
+var genAIMessageRoles = map[string]string{
+	"gen_ai.user.message":      "user",
+	"gen_ai.system.message":    "system",
+	"gen_ai.assistant.message": "assistant",
+	"gen_ai.tool.message":      "tool",
+	"gen_ai.choice":            "assistant",
+}
+
+// requestContentKeys are the content keys of a response event that
+// describe the request (gen_ai.client.inference.operation.details carries
+// both): they go to its input.
+var requestContentKeys = map[string]bool{
+	"gen_ai.input.messages": true, "gen_ai.system_instructions": true, "gen_ai.tool.definitions": true,
+}
 
 // Exception attribute keys, as span.RecordError writes them.
 const (
@@ -44,14 +68,27 @@ const (
 // mapped, and the events its semantics imply. spanID is the span's Ezop id
 // and parentID its parent's (empty for a top-level span): Ezop's run view
 // nests spans by the parent_span_id in their events' metadata, so every
-// event of a span with a parent names it.
-func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID, parentID string, totals *Totals) []wire.EmitEventRequest {
-	out := b.spanEventsOf(s, a, class, spanID, totals)
+// event of a span with a parent names it. root marks the run's root span.
+// The agent event of a span that starts a child run is not returned: it
+// goes to b.delegations (see ChildRun.Delegation).
+func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID, parentID string, totals *Totals, root bool) []wire.EmitEventRequest {
+	out, delegation := b.spanEventsOf(s, a, class, spanID, totals, root)
+	b.noteSpan(s, class, parentID)             // for late log records (logs.go)
+	out = b.joinRecords(s, class, spanID, out) // its log records (logs.go)
 	if parentID != "" {
 		for i := range out {
 			// Reserved: the payload limit makes room for it.
 			out[i].Metadata = b.withReserved(out[i].Metadata, wire.Object{ParentSpanIDKey: parentID})
 		}
+		if delegation != nil {
+			delegation.Metadata = b.withReserved(delegation.Metadata, wire.Object{ParentSpanIDKey: parentID})
+		}
+	}
+	if delegation != nil {
+		if b.delegations == nil {
+			b.delegations = map[trace.SpanID]*wire.EmitEventRequest{}
+		}
+		b.delegations[s.SpanContext().SpanID()] = delegation
 	}
 	return out
 }
@@ -60,20 +97,27 @@ func (b *builder) spanEvents(s sdktrace.ReadOnlySpan, a attrs, class spanClass, 
 // parent of the event's span (see spanEvents).
 const ParentSpanIDKey = "parent_span_id"
 
-func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID string, totals *Totals) []wire.EmitEventRequest {
+// PropagatedErrorKey marks, in its metadata, the event an exception event
+// becomes on a span whose failure is propagated from a descendant (see
+// analyze): a system event, so that one failure is one error.
+const PropagatedErrorKey = "propagated_error"
+
+func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass, spanID string, totals *Totals, root bool) ([]wire.EmitEventRequest, *wire.EmitEventRequest) {
 	sc := s.SpanContext()
 	name := b.z.str(s.Name())
 	otelEvents := s.Events()
 	var out []wire.EmitEventRequest
+	var delegation *wire.EmitEventRequest
 	budget := b.t.cfg.MaxEventsPerSpan
 	hasLLMResponse, hasError := -1, false
+	v := b.verdicts[sc.SpanID()]
 
 	for i, e := range otelEvents {
 		if i >= budget {
 			b.log.add(Dropped, "span event over MaxEventsPerSpan")
 			continue
 		}
-		req := b.otelEvent(e)
+		req := b.otelEvent(e, v.propagated)
 		req.ID = eventUUID(sc.TraceID(), sc.SpanID(), "event", i)
 		req.SpanID = spanID
 		if req.Category == string(semconv.CategoryLLM) && req.Type == string(semconv.TypeLLMResponse) && hasLLMResponse < 0 {
@@ -97,9 +141,11 @@ func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass
 		add("span_started", s.StartTime(), wire.EmitEventRequest{Name: name, Category: string(semconv.CategorySystem), Type: string(semconv.TypeSpanStarted)})
 	}
 
-	switch class.category {
-	case semconv.CategoryLLM:
-		f := b.llmFacts(a)
+	switch {
+	case class.category == semconv.CategoryLLM && v.wrapper:
+		// Its children are the model calls: it adds none.
+	case class.category == semconv.CategoryLLM:
+		f := b.llmFacts(a, class)
 		totals.LLMCalls++
 		if f.hasTokens {
 			totals.TokensReported = true
@@ -122,6 +168,12 @@ func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass
 				}
 			}
 			ev.Metadata = b.z.fit(ev.Metadata)
+			if ev.Input == nil {
+				ev.Input = b.z.fit(f.input)
+			}
+			if ev.Output == nil {
+				ev.Output = b.z.fit(f.output)
+			}
 		} else {
 			add("llm_response", s.EndTime(), wire.EmitEventRequest{
 				Name: name, Category: string(semconv.CategoryLLM), Type: string(semconv.TypeLLMResponse),
@@ -138,30 +190,46 @@ func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass
 			}
 			add("cost", s.EndTime(), wire.EmitEventRequest{Name: "cost", Category: string(semconv.CategoryCost), Type: string(semconv.TypeCostCalculated), Metadata: b.z.fit(meta)})
 		}
-	case semconv.CategoryTool:
-		f := b.toolFacts(a, failed)
+	case class.category == semconv.CategoryTool:
+		f := b.toolFacts(a, class, failed)
 		totals.ToolCalls++
 		add("tool_start", s.StartTime(), wire.EmitEventRequest{
 			Name: name, Category: string(semconv.CategoryTool), Type: string(semconv.TypeToolCallStarted),
 			Subtype: string(f.subtype), Input: b.z.fit(f.input), Metadata: b.z.fit(cloneObject(f.meta)),
 		})
-		endType := semconv.TypeToolCallCompleted
-		if failed {
-			endType = semconv.TypeToolCallFailed
-		}
-		add("tool_end", s.EndTime(), wire.EmitEventRequest{
-			Name: name, Category: string(semconv.CategoryTool), Type: string(endType),
+		end := wire.EmitEventRequest{
+			Name: name, Category: string(semconv.CategoryTool), Type: string(semconv.TypeToolCallCompleted),
 			Subtype: string(f.subtype), Output: b.z.fit(f.output), Metadata: b.z.fit(f.meta),
-		})
-	case semconv.CategoryMemory, semconv.CategoryReasoning:
-		meta, output := b.memoryFacts(a)
+		}
+		if failed {
+			end.Type = string(semconv.TypeToolCallFailed)
+			end.Error = b.failureObject(s, a)
+		}
+		add("tool_end", s.EndTime(), end)
+	case class.category == semconv.CategoryMemory, class.category == semconv.CategoryReasoning:
+		meta, input, output := b.memoryFacts(a, class)
 		add(string(class.eventType), s.EndTime(), wire.EmitEventRequest{
 			Name: name, Category: string(class.category), Type: string(class.eventType),
-			Output: b.z.fit(output), Metadata: b.z.fit(meta),
+			Input: b.z.fit(input), Output: b.z.fit(output), Metadata: b.z.fit(meta),
 		})
+	case isAgentInvocation(class) && !root:
+		// Every agent invocation below the root shows as an event:
+		// Ezop's pages read no parent_run_id. (The root's invocation is
+		// the run itself; LifecycleEvents adds its agent_run_* events.)
+		// One that starts a child run is the invoking run's delegation,
+		// emitted once the child run exists.
+		ev := b.agentEvent(s, a, class, failed)
+		ev.ID = eventUUID(sc.TraceID(), sc.SpanID(), "agent_run", 0)
+		ev.SpanID = spanID
+		ev.Timestamp = formatTime(s.EndTime())
+		if b.state != nil && b.state.children[sc.SpanID()] != nil {
+			delegation = &ev
+		} else {
+			out = append(out, ev)
+		}
 	}
 
-	if failed && !hasError {
+	if failed && !hasError && !v.propagated {
 		totals.Errors++
 		errObj := wire.Object{"type": "otel.status"}
 		if m := b.statusMessage(s, a); m != "" {
@@ -175,7 +243,65 @@ func (b *builder) spanEventsOf(s sdktrace.ReadOnlySpan, a attrs, class spanClass
 	if b.t.cfg.LifecycleEvents && spanID != "" {
 		add("span_completed", s.EndTime(), wire.EmitEventRequest{Name: name, Category: string(semconv.CategorySystem), Type: string(semconv.TypeSpanCompleted)})
 	}
-	return out
+	return out, delegation
+}
+
+// failureObject is the error of a failed tool call: its first exception's
+// type and message, else its status.
+func (b *builder) failureObject(s sdktrace.ReadOnlySpan, a attrs) wire.Object {
+	for _, e := range s.Events() {
+		if e.Name != exceptionEventName {
+			continue
+		}
+		ea := newAttrs(e.Attributes)
+		o := wire.Object{}
+		for name, k := range map[string]string{"type": keyExceptionType, "message": keyExceptionMessage} {
+			if v, ok := ea[k]; ok {
+				if val, keep := b.z.redact(k, b.z.value(v)); keep {
+					o[name] = val
+				}
+			}
+		}
+		if len(o) > 0 {
+			return b.z.fit(o)
+		}
+	}
+	o := wire.Object{"type": "otel.status"}
+	if m := b.statusMessage(s, a); m != "" {
+		o["message"] = b.z.str(m)
+	}
+	return b.payload("error", o)
+}
+
+// agentEvent is the event of an agent invocation span: agent_run_completed
+// or agent_run_failed, named like the span, with the agent in metadata.
+func (b *builder) agentEvent(s sdktrace.ReadOnlySpan, a attrs, class spanClass, failed bool) wire.EmitEventRequest {
+	meta := wire.Object{}
+	for _, f := range []struct {
+		meta string
+		keys []string
+	}{
+		{"agent_name", []string{string(semconv.AgentNameKey), string(genAIAgentNameKey), "agent.name", "traceloop.entity.name"}},
+		{"agent_id", []string{"gen_ai.agent.id"}},
+		{"agent_description", []string{"gen_ai.agent.description"}},
+		{"conversation_id", []string{"gen_ai.conversation.id", "session.id", "gcp.vertex.agent.session_id"}},
+	} {
+		if v, ok := a.firstStr(f.keys...); ok {
+			meta[f.meta] = b.z.str(v)
+		}
+	}
+	if class.operation != "" {
+		meta["operation"] = b.z.str(class.operation)
+	}
+	ev := wire.EmitEventRequest{
+		Name: b.z.str(s.Name()), Category: string(semconv.CategoryAgent), Type: string(semconv.TypeAgentRunCompleted),
+	}
+	if failed {
+		ev.Type = string(semconv.TypeAgentRunFailed)
+		ev.Error = b.failureObject(s, a)
+	}
+	ev.Metadata = b.z.fit(meta)
+	return ev
 }
 
 func subtypeIf(cond bool, s semconv.EventSubtype) string {
@@ -197,8 +323,10 @@ func cloneObject(o wire.Object) wire.Object {
 }
 
 // otelEvent maps one OTel span event: explicit ezop.event.* keys first,
-// then the exception event, then GenAI events, else a system event.
-func (b *builder) otelEvent(e sdktrace.Event) wire.EmitEventRequest {
+// then the exception event, then GenAI events, else a system event. On a
+// span whose failure is propagated from a descendant (propagated), an
+// exception event is a system event marked PropagatedErrorKey.
+func (b *builder) otelEvent(e sdktrace.Event, propagated bool) wire.EmitEventRequest {
 	a := newAttrs(e.Attributes)
 	req := wire.EmitEventRequest{Name: b.z.str(e.Name), Timestamp: b.time(e.Time, "event time")}
 	if req.Name == "" {
@@ -225,8 +353,12 @@ func (b *builder) otelEvent(e sdktrace.Event) wire.EmitEventRequest {
 			b.log.add(Altered, "invalid ezop.event classification: fell back to the default mapping")
 		}
 	}
+	var reserved wire.Object
 	if req.Category == "" {
 		switch m, isGenAI := genAIEvents[e.Name]; {
+		case e.Name == exceptionEventName && propagated:
+			req.Category = string(semconv.CategorySystem)
+			reserved = wire.Object{PropagatedErrorKey: true}
 		case e.Name == exceptionEventName:
 			req.Category, req.Type = string(semconv.CategoryError), string(semconv.TypeErrorRaised)
 			errObj := wire.Object{}
@@ -256,6 +388,9 @@ func (b *builder) otelEvent(e sdktrace.Event) wire.EmitEventRequest {
 					b.log.add(Dropped, contentOffReason)
 				}
 				consumed["gen_ai.completion"] = true
+			}
+			if b.t.captureContent && e.Name != "gen_ai.content.prompt" && e.Name != "gen_ai.content.completion" {
+				b.messageContent(&req, a, e.Name, consumed)
 			}
 		default:
 			req.Category = string(semconv.CategorySystem)
@@ -299,11 +434,72 @@ func (b *builder) otelEvent(e sdktrace.Event) wire.EmitEventRequest {
 		}
 	}
 	if e.DroppedAttributeCount > 0 {
-		req.Metadata = b.withReserved(b.metadata(e.Attributes, consumed), wire.Object{"otel.dropped_attributes": e.DroppedAttributeCount})
+		if reserved == nil {
+			reserved = wire.Object{}
+		}
+		reserved["otel.dropped_attributes"] = e.DroppedAttributeCount
+	}
+	if reserved != nil {
+		req.Metadata = b.withReserved(b.metadata(e.Attributes, consumed), reserved)
 	} else {
 		req.Metadata = b.z.fit(b.metadata(e.Attributes, consumed))
 	}
+	if req.Category == string(semconv.CategoryLLM) && req.Type == string(semconv.TypeLLMRequest) {
+		// Ezop's dashboard sums these keys over every llm event: a request
+		// carries no usage of its own.
+		for _, k := range []string{metaInputTokens, metaOutputTokens} {
+			if v, ok := req.Metadata[k]; ok {
+				delete(req.Metadata, k)
+				req.Metadata["event_"+k] = v
+				b.log.add(Altered, "token count on an llm_request event renamed event_"+k+": Ezop would sum it as usage")
+			}
+		}
+	}
 	return req
+}
+
+// messageContent moves, with capture on, the content attributes of an
+// older GenAI message event (gen_ai.user.message, gen_ai.choice, …) to
+// the event's input (requests) or output (responses, tool messages),
+// with the role the event stands for.
+func (b *builder) messageContent(req *wire.EmitEventRequest, a attrs, name string, consumed map[string]bool) {
+	in, out := wire.Object{}, wire.Object{}
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		if isContentKey(k) && !consumed[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		consumed[k] = true
+		val, keep := b.z.redact(k, b.z.jsonish(a[k]))
+		if !keep {
+			continue
+		}
+		if req.Type == string(semconv.TypeLLMRequest) || requestContentKeys[k] {
+			in[b.z.str(k)] = val
+		} else {
+			out[b.z.str(k)] = val
+		}
+	}
+	role := genAIMessageRoles[name]
+	if r, ok := a.str("role"); ok {
+		role = b.z.str(r)
+	}
+	for _, o := range []wire.Object{in, out} {
+		if len(o) > 0 && role != "" {
+			if _, taken := o["role"]; !taken {
+				o["role"] = role
+			}
+		}
+	}
+	if len(in) > 0 && req.Input == nil {
+		req.Input = b.z.fit(in)
+	}
+	if len(out) > 0 && req.Output == nil {
+		req.Output = b.z.fit(out)
+	}
 }
 
 // payload turns a value into an input/output/error object, through the
@@ -324,6 +520,7 @@ func (b *builder) metadata(kvs []attribute.KeyValue, consumed map[string]bool) w
 		return nil
 	}
 	m := make(wire.Object, len(kvs))
+	var families map[string]bool
 	for _, kv := range kvs {
 		k := string(kv.Key)
 		if consumed[k] {
@@ -331,6 +528,14 @@ func (b *builder) metadata(kvs []attribute.KeyValue, consumed map[string]bool) w
 		}
 		if !b.t.captureContent && isContentKey(k) {
 			b.log.add(Dropped, contentOffReason)
+			continue
+		}
+		if fam, ok := indexedFamily(k); ok {
+			// Rebuilt nested below, never sent as flattened keys.
+			if families == nil {
+				families = map[string]bool{}
+			}
+			families[fam] = true
 			continue
 		}
 		var val any
@@ -342,6 +547,9 @@ func (b *builder) metadata(kvs []attribute.KeyValue, consumed map[string]bool) w
 		if v, keep := b.z.redact(k, val); keep {
 			m[b.z.str(k)] = v
 		}
+	}
+	if families != nil {
+		b.foldIndexed(m, newAttrs(kvs), families, consumed)
 	}
 	if len(m) == 0 {
 		return nil

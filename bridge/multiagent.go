@@ -25,6 +25,13 @@ import (
 // name; its owner, version and runtime come from the span's ezop.agent.*
 // keys (and gen_ai.agent.version, gen_ai.agent.description), else from the
 // invoking agent.
+//
+// An agent framework's own invocation spans are no delegation: the AI
+// SDK's generateText/streamText spans (invoke_agent naming the call's
+// functionId) and Google ADK's root agent (see frameworkAgentScopes) stay
+// in the run of the agent whose code made the call; such a span starts a
+// child run only when it is nested under another agent invocation of its
+// run (an ADK sub-agent, an agent called from another agent's tool).
 type ChildRun struct {
 	// Key identifies the child run across plans: the OTel id of the span
 	// that invoked it.
@@ -37,6 +44,19 @@ type ChildRun struct {
 	// invoking agent's id). Its own ChildRuns are empty: nested child runs
 	// are listed in the top plan, parents first.
 	Plan RunPlan
+	// Delegation is the event that shows the delegation in the invoking
+	// run, whose pages read no parent_run_id: an event of the parent run
+	// (Parent), on the invoking span (SpanID is its Ezop id, which the
+	// parent run holds), category agent, type agent_run_completed or
+	// agent_run_failed by the invoking span's status, named like the span,
+	// with metadata agent_name (and parent_span_id when the invoking span
+	// has a parent). It is set only in the plan of the part that
+	// translates the invoking span (once per child run), nil otherwise.
+	// The sender emits it after the child run has started, adding to its
+	// metadata child_run_id (the child run's id) and child_agent_id (the
+	// child agent's id); the event's id is derived, so a retry never
+	// stores it twice.
+	Delegation *wire.EmitEventRequest
 }
 
 // assignRuns places every span of rest in a run: the zero key for the run
@@ -50,6 +70,39 @@ func (b *builder) assignRuns(state *RunState, top AgentSpec, batch map[trace.Spa
 			return ch.agent
 		}
 		return top
+	}
+	// scopedOf says whether s is an agent invocation or below one
+	// (parentOnly: whether its parent is), remembering the spans that are
+	// in state.scoped.
+	scopedMemo := map[trace.SpanID]bool{}
+	var scopedOf func(s sdktrace.ReadOnlySpan, parentOnly bool) bool
+	scopedOf = func(s sdktrace.ReadOnlySpan, parentOnly bool) bool {
+		id := s.SpanContext().SpanID()
+		under := false
+		if pid, ok := localParent(s); ok && pid != id {
+			_, remembered := state.scoped[pid]
+			_, invoking := state.children[pid]
+			switch k, owned := state.owner[pid]; {
+			case remembered || invoking || (owned && k.IsValid()):
+				under = true
+			default:
+				if v, done := scopedMemo[pid]; done {
+					under = v
+				} else if ps, ok := batch[pid]; ok {
+					scopedMemo[pid] = false // a parent cycle ends here
+					under = scopedOf(ps, false)
+				}
+			}
+		}
+		if parentOnly {
+			return under
+		}
+		v := under || isAgentInvocation(b.classOf(s))
+		scopedMemo[id] = v
+		if v {
+			state.scoped[id] = struct{}{}
+		}
+		return v
 	}
 	const visiting = -1
 	mark := map[trace.SpanID]int{}
@@ -85,7 +138,7 @@ func (b *builder) assignRuns(state *RunState, top AgentSpec, batch map[trace.Spa
 		// (The zero id stands for the top run: a span without a valid id
 		// cannot key a child run.)
 		if _, known := state.children[id]; !known && id.IsValid() {
-			if agent, ok := b.invokedAgent(s, agentOf(key)); ok {
+			if agent, ok := b.invokedAgent(s, agentOf(key), scopedOf(s, true)); ok {
 				state.children[id] = &childState{parent: key, agent: agent, run: runState{rootID: id, known: map[trace.SpanID]struct{}{}}}
 			}
 		}
@@ -94,6 +147,9 @@ func (b *builder) assignRuns(state *RunState, top AgentSpec, batch map[trace.Spa
 		return key
 	}
 
+	for _, s := range batch {
+		scopedOf(s, false)
+	}
 	groups := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
 	touched := map[trace.SpanID]bool{}
 	for _, s := range rest {
@@ -130,12 +186,17 @@ func (b *builder) assignRuns(state *RunState, top AgentSpec, batch map[trace.Spa
 }
 
 // invokedAgent returns the agent span s invokes, if s is the invocation of
-// an agent other than caller.
-func (b *builder) invokedAgent(s sdktrace.ReadOnlySpan, caller AgentSpec) (AgentSpec, bool) {
+// an agent other than caller. underAgent says an agent invocation of the
+// run is above s: an agent framework's own invocation spans (see
+// frameworkAgentScopes) delegate only then.
+func (b *builder) invokedAgent(s sdktrace.ReadOnlySpan, caller AgentSpec, underAgent bool) (AgentSpec, bool) {
 	a := newAttrs(s.Attributes())
 	op, _ := a.str(keyOperationName)
 	cat, _ := a.str(string(semconv.SpanCategoryKey))
 	if norm(op) != "invoke_agent" && norm(cat) != string(semconv.CategoryAgent) {
+		return AgentSpec{}, false
+	}
+	if frameworkAgent(s) && !underAgent {
 		return AgentSpec{}, false
 	}
 	name, ok := a.firstStr(string(semconv.AgentNameKey), string(genAIAgentNameKey))

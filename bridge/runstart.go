@@ -26,7 +26,8 @@ func (t *Translator) RunStart(state *RunState, root sdktrace.ReadOnlySpan) RunPl
 	plan := RunPlan{TraceID: b.traceID, RootSpanID: id, Agent: t.agent(root.Resource(), log), Start: b.start(root)}
 	if !state.run.rootSeen && !state.run.rootStarted {
 		state.run.rootID, state.run.rootStarted = id, true
-		op := b.createOp(root, classify(newAttrs(root.Attributes()), log), "")
+		class := classify(newAttrs(root.Attributes()), log)
+		op := b.createOp(root, class, "", true)
 		op.Root = true // not closed: the root has not ended
 		plan.Spans = []SpanOp{op}
 	}

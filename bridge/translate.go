@@ -19,6 +19,29 @@ type builder struct {
 	z       sanitizer
 	log     *issueLog
 	traceID trace.TraceID
+	state   *RunState
+	// classes holds the class of every span of the translation, decided
+	// once (classification reports issues).
+	classes map[trace.SpanID]spanClass
+	// verdicts are what the span tree says about them (see analyze).
+	verdicts map[trace.SpanID]verdict
+	// delegations are the agent events of spans that start a child run,
+	// by span id, for ChildRun.Delegation.
+	delegations map[trace.SpanID]*wire.EmitEventRequest
+}
+
+// classOf returns the class of s, classifying it the first time.
+func (b *builder) classOf(s sdktrace.ReadOnlySpan) spanClass {
+	id := s.SpanContext().SpanID()
+	if c, ok := b.classes[id]; ok {
+		return c
+	}
+	c := classify(newAttrs(s.Attributes()), b.log)
+	if b.classes == nil {
+		b.classes = map[trace.SpanID]spanClass{}
+	}
+	b.classes[id] = c
+	return c
 }
 
 // Translate turns spans of one trace that belong to one run into the Ezop
@@ -39,8 +62,9 @@ type builder struct {
 // run that invoked it.
 func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) RunPlan {
 	log := &issueLog{}
-	b := &builder{t: t, z: sanitizer{t: t, issues: log}, log: log}
+	b := &builder{t: t, z: sanitizer{t: t, issues: log}, log: log, state: state}
 	state.init()
+	rootDone := state.run.rootSeen
 
 	// Pick the root and drop what was already translated.
 	var root sdktrace.ReadOnlySpan
@@ -75,6 +99,15 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 	plan := RunPlan{TraceID: b.traceID, RootSpanID: state.run.rootID}
 	plan.Agent = t.agent(resourceOf(root, rest), log)
 
+	all := rest
+	if root != nil {
+		all = append([]sdktrace.ReadOnlySpan{root}, rest...)
+	}
+	for _, s := range all {
+		b.classOf(s)
+	}
+	b.verdicts = b.analyze(state, all, rootDone)
+
 	groups, order := b.assignRuns(state, plan.Agent, batch, rest)
 	b.runPart(&plan, &state.run, root, groups[trace.SpanID{}], false)
 	for _, key := range order {
@@ -86,7 +119,8 @@ func (t *Translator) Translate(state *RunState, spans []sdktrace.ReadOnlySpan) R
 			ch.run.rootID, ch.run.rootSeen = key, true
 		}
 		b.runPart(&child.Plan, &ch.run, inv, groups[key], true)
-		if !child.Plan.Empty() {
+		child.Delegation = b.delegations[key]
+		if !child.Plan.Empty() || child.Delegation != nil {
 			plan.ChildRuns = append(plan.ChildRuns, child)
 		}
 	}
@@ -163,16 +197,16 @@ func (b *builder) runPart(plan *RunPlan, st *runState, root sdktrace.ReadOnlySpa
 	if root != nil && !child {
 		// The root span goes first: its children name it as parent.
 		a := newAttrs(root.Attributes())
-		class := classify(a, log)
-		op := b.spanOp(root, class, "")
+		class := b.classOf(root)
+		op := b.spanOp(root, class, "", true)
 		op.Root = true
 		st.known[rootID] = struct{}{}
 		plan.Spans = append(plan.Spans, op)
-		plan.Events = append(plan.Events, b.spanEvents(root, a, class, op.Create.ID, "", &st.totals)...)
+		plan.Events = append(plan.Events, b.spanEvents(root, a, class, op.Create.ID, "", &st.totals, true)...)
 	}
 	for _, s := range spans {
 		a := newAttrs(s.Attributes())
-		class := classify(a, log)
+		class := b.classOf(s)
 		parent, _ := parentOf(s)
 		// A parent that was placed after its child (a cycle) would be
 		// refused by the server: only name parents already planned.
@@ -182,10 +216,10 @@ func (b *builder) runPart(plan *RunPlan, st *runState, root sdktrace.ReadOnlySpa
 				parent = ""
 			}
 		}
-		op := b.spanOp(s, class, parent)
+		op := b.spanOp(s, class, parent, false)
 		st.known[s.SpanContext().SpanID()] = struct{}{}
 		plan.Spans = append(plan.Spans, op)
-		plan.Events = append(plan.Events, b.spanEvents(s, a, class, op.Create.ID, parent, &st.totals)...)
+		plan.Events = append(plan.Events, b.spanEvents(s, a, class, op.Create.ID, parent, &st.totals, false)...)
 	}
 
 	if root != nil && b.t.cfg.LifecycleEvents {
@@ -202,19 +236,25 @@ func (b *builder) runPart(plan *RunPlan, st *runState, root sdktrace.ReadOnlySpa
 	}
 }
 
-// createOp builds the create of one span.
-func (b *builder) createOp(s sdktrace.ReadOnlySpan, class spanClass, parent string) SpanOp {
+// createOp builds the create of one span; the root of a run (root set)
+// has only its OTel identity as metadata (rootSpanMetadata).
+func (b *builder) createOp(s sdktrace.ReadOnlySpan, class spanClass, parent string, root bool) SpanOp {
 	id := s.SpanContext().SpanID()
-	return SpanOp{OTelSpanID: id, Create: wire.CreateSpanRequest{
+	op := SpanOp{OTelSpanID: id, Root: root, Create: wire.CreateSpanRequest{
 		ID: SpanUUID(b.traceID, id), Name: b.z.str(s.Name()), ParentID: parent,
 		StartTime: b.time(s.StartTime(), "span start time"),
-		Metadata:  b.spanMetadata(s, class),
 	}}
+	if root {
+		op.Create.Metadata = b.rootSpanMetadata(s, class)
+	} else {
+		op.Create.Metadata = b.spanMetadata(s, class)
+	}
+	return op
 }
 
 // spanOp builds the create and close of one ended span.
-func (b *builder) spanOp(s sdktrace.ReadOnlySpan, class spanClass, parent string) SpanOp {
-	op := b.createOp(s, class, parent)
+func (b *builder) spanOp(s sdktrace.ReadOnlySpan, class spanClass, parent string, root bool) SpanOp {
+	op := b.createOp(s, class, parent, root)
 	end := s.EndTime()
 	if !end.IsZero() && s.StartTime().After(end) {
 		b.log.add(Altered, "span ends before it starts: end set to start")
@@ -299,6 +339,17 @@ func (b *builder) spanMetadata(s sdktrace.ReadOnlySpan, class spanClass) wire.Ob
 		info["category"] = string(class.category)
 	}
 	return b.withReserved(b.metadata(s.Attributes(), nil), wire.Object{"otel": info})
+}
+
+// rootSpanMetadata is the metadata of a run's top-level span: its OTel
+// identity only. Its attributes are the run's metadata already (the end's
+// PATCH); repeating them would double what a large root costs.
+func (b *builder) rootSpanMetadata(s sdktrace.ReadOnlySpan, class spanClass) wire.Object {
+	info := b.otelInfo(s)
+	if class.category != "" {
+		info["category"] = string(class.category)
+	}
+	return b.withReserved(nil, wire.Object{"otel": info})
 }
 
 // withReserved returns the attribute metadata m with the entries of

@@ -3,6 +3,7 @@ package bridge
 import (
 	"os"
 	"strings"
+	"sync/atomic"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -63,6 +64,9 @@ type Config struct {
 type Translator struct {
 	cfg            Config
 	captureContent bool
+	// keepSpans: remember what late log records need of each translated
+	// span (KeepSpanInfo, logs.go).
+	keepSpans atomic.Bool
 }
 
 // NewTranslator returns a Translator for cfg.
@@ -104,7 +108,9 @@ func IsLocalRoot(s sdktrace.ReadOnlySpan) bool {
 // translations of its parts (spans of one trace may arrive in many
 // batches, some after the root), including the child runs of agents it
 // invoked. It keeps span ids and totals, never spans: a run whose root was
-// translated holds a few dozen bytes per span. The zero value is a run not
+// translated holds a few dozen bytes per span, plus, for spans whose
+// parent has not been translated yet, what their subtree says (an LLM
+// call, failure fingerprints and token sums; bounded, see analyze). The zero value is a run not
 // yet seen. A RunState is not safe for concurrent use.
 type RunState struct {
 	run runState
@@ -113,6 +119,20 @@ type RunState struct {
 	owner map[trace.SpanID]trace.SpanID
 	// children are the child runs by key (the invoking span's id).
 	children map[trace.SpanID]*childState
+	// pending holds what translated spans tell their parents not
+	// translated yet: an LLM call or a failure below them (see analyze).
+	// Bounded by maxPendingFacts; an entry goes when its span comes.
+	pending map[trace.SpanID]*subtreeFacts
+	// scoped are the spans that are agent invocations or below one, for
+	// telling an agent framework's own calls from delegations (see
+	// invokedAgent).
+	scoped map[trace.SpanID]struct{}
+	// info keeps, for the log records that arrive after their span, the
+	// parent and kind of translated spans that have either (logs.go).
+	info map[trace.SpanID]spanInfo
+	// join holds the log records of the translation under way
+	// (TranslateWithRecords), nil otherwise.
+	join *recordJoin
 }
 
 // runState is what the translation remembers about one run, top or child.
@@ -141,6 +161,8 @@ func (s *RunState) init() {
 		s.owner = make(map[trace.SpanID]trace.SpanID)
 		s.children = make(map[trace.SpanID]*childState)
 		s.run.known = make(map[trace.SpanID]struct{})
+		s.pending = make(map[trace.SpanID]*subtreeFacts)
+		s.scoped = make(map[trace.SpanID]struct{})
 	}
 }
 

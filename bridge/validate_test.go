@@ -233,6 +233,32 @@ func (c *planChecker) check(p RunPlan) []string {
 		for _, e := range cc.check(ch.Plan) {
 			add("%s: %s", where, e)
 		}
+		// The delegation: an event of the invoking run, on the invoking
+		// span, once per child run.
+		if d := ch.Delegation; d != nil {
+			pc := c
+			if ch.Parent.IsValid() {
+				pc = c.children[ch.Parent]
+			}
+			dw := where + " delegation"
+			switch {
+			case pc == nil:
+			case d.SpanID == "" || !pc.spans[d.SpanID]:
+				add("%s: span %q not stored in the invoking run", dw, d.SpanID)
+			}
+			if !canonicalUUID.MatchString(d.ID) || c.events[d.ID] {
+				add("%s: id %q not a fresh canonical UUID", dw, d.ID)
+			}
+			c.events[d.ID] = true
+			if d.Category != string(semconv.CategoryAgent) || (d.Type != string(semconv.TypeAgentRunCompleted) && d.Type != string(semconv.TypeAgentRunFailed)) {
+				add("%s: %s/%s, want agent/agent_run_completed|failed", dw, d.Category, d.Type)
+			}
+			checkText(add, dw+" name", d.Name)
+			checkTime(add, dw+" timestamp", d.Timestamp, false)
+			checkObject(add, dw+" metadata", d.Metadata)
+			checkObject(add, dw+" error", d.Error)
+			checkEncodes(add, dw, d)
+		}
 	}
 	return errs
 }
