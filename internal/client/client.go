@@ -46,6 +46,11 @@ type Client struct {
 	// StartRun adoption window.
 	sleep func(ctx context.Context, d time.Duration) error
 	now   func() time.Time
+
+	// gate is the outage state (outage.go); probeCtx ends with Close.
+	gate      *gate
+	probeCtx  context.Context
+	probeStop context.CancelFunc
 }
 
 // New builds a Client. Options given override the environment (EZOP_API_URL,
@@ -129,6 +134,8 @@ func New(opts ...Option) (*Client, error) {
 		keep = 24 * time.Hour
 	}
 	c.runs = newRunLedger(keep + cfg.timeout + time.Minute)
+	c.gate = &gate{c: c, max: cfg.maxOutage, hook: cfg.outageHook}
+	c.probeCtx, c.probeStop = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -282,6 +289,9 @@ type answer struct {
 	// (or a 500 that is not the server's envelope).
 	ambiguous    bool
 	begun, ended time.Time
+	// callerCanceled: the attempt ended because the caller's context did;
+	// outage: it was not made, an outage having lasted too long.
+	callerCanceled, outage bool
 }
 
 // ok reports a success envelope in a 2xx answer.
@@ -309,6 +319,8 @@ type opState struct {
 	quota     int  // 429s without Retry-After retried
 	ambiguous bool // an attempt before the current one was ambiguous
 	last      *answer
+	probe     bool // the outage prober's own request: not gated
+	outages   int  // outages this operation waited through
 }
 
 func (c *Client) newOp(op string) *opState {
@@ -337,8 +349,31 @@ func (s *opState) sendWith(ctx context.Context, method, path string, body []byte
 	a := &answer{method: method, path: path, begun: c.now()}
 	defer func() { a.ended = c.now(); s.last = a }()
 	if err := ctx.Err(); err != nil {
-		a.err = err
+		a.err, a.callerCanceled = err, true
 		return a
+	}
+	if !s.probe {
+		// Through an outage nothing is sent: the request waits, and its
+		// retry budget with it.
+		waited, err := c.gate.wait(ctx)
+		if waited > 0 {
+			// The wait is not charged to the retry budget, for the first
+			// pausedOutages outages an operation meets: a server that
+			// answers /health but keeps failing this request (a 503 of one
+			// endpoint) is refusing, and the budget applies again.
+			if s.outages < pausedOutages {
+				s.start = s.start.Add(waited)
+			}
+			s.outages++
+		}
+		if err != nil {
+			a.err = err
+			a.callerCanceled = ctx.Err() != nil
+			a.outage = !a.callerCanceled
+			return a
+		}
+		a.begun = c.now()
+		defer func() { c.gate.note(a) }()
 	}
 	if s.attempts > 0 {
 		c.stats.retries.Add(1)
@@ -394,6 +429,7 @@ func (s *opState) sendWith(ctx context.Context, method, path string, body []byte
 			err = &cp
 		}
 		a.err = err
+		a.callerCanceled = ctx.Err() != nil
 		a.ambiguous = write && wrote.Load()
 		return a
 	}
@@ -465,6 +501,8 @@ func (s *opState) retryOrFail(ctx context.Context, a *answer) error {
 		note  string
 	)
 	switch {
+	case a.outage:
+		return s.fail(a, ErrUnavailable, 0, "")
 	case a.err != nil:
 		kind, retry = ErrTransport, true
 	case a.status == http.StatusTooManyRequests:
@@ -500,6 +538,11 @@ func (s *opState) retryOrFail(ctx context.Context, a *answer) error {
 		return s.fail(a, kind, ra, note)
 	}
 
+	if down, _ := c.Down(); down && unavailable(a) {
+		// An outage: the next attempt waits for the server at the gate,
+		// not on its budget.
+		return nil
+	}
 	delay := s.bo.NextBackOff()
 	if hasRA && ra > delay {
 		delay = ra

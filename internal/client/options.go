@@ -120,6 +120,8 @@ type config struct {
 	retry       RetryConfig
 	userAgent   string
 	maxConns    int
+	maxOutage   time.Duration
+	outageHook  func(down bool, since time.Time, cause error)
 }
 
 // Option configures a Client built by New.

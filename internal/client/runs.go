@@ -69,7 +69,11 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 	// created a run this call did not get; check asks for a look-up
 	// before the next create.
 	var since time.Time
-	var sig string // set with since: this call counts among the ambiguous
+	// Every call in progress may have stored a run not claimed yet (its
+	// answer in flight, or lost): adoption counts them (see adopt).
+	sig := requestSig(aid, req)
+	c.runs.pending(sig, 1)
+	defer c.runs.pending(sig, -1)
 	check := false
 	for {
 		if check {
@@ -119,12 +123,7 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 			if since.IsZero() || w.Before(since) {
 				since = w
 			}
-			if sig == "" {
-				// It looks on behalf of the call that took its run.
-				sig = requestSig(aid, req)
-				c.runs.pending(sig, 1)
-				defer c.runs.pending(sig, -1)
-			}
+
 			if c.now().Sub(s.start) > c.retry.MaxElapsedTime {
 				return wire.Run{}, s.fail(a, ErrServer, 0, "the created run was adopted by a concurrent call and the retry budget is spent")
 			}
@@ -133,9 +132,6 @@ func (c *Client) startRun(ctx context.Context, s *opState, aid, path string, req
 		}
 		if a.ambiguous && since.IsZero() {
 			since = a.begun
-			sig = requestSig(aid, req)
-			c.runs.pending(sig, 1)
-			defer c.runs.pending(sig, -1)
 		}
 		ambiguous := a.ambiguous
 		if err := s.retryOrFail(ctx, a); err != nil {
@@ -244,12 +240,13 @@ func expectDelim(dec *json.Decoder, d json.Delim) error {
 // adopt picks the run an unanswered attempt of this call created, among
 // the candidates not handed out by this client already. It adopts only
 // when they can all be this client's own: no more of them than its calls
-// with the same request that have an unanswered attempt now (sig counts
-// them), and then the oldest. With more (another process of the same agent
-// started a run with the same trigger in the same seconds) it adopts none,
-// rather than merge two processes' runs: the caller creates its run again,
-// and the one its unanswered attempt may have stored stays unended
-// (counted in Stats.AdoptionsAmbiguous).
+// with the same request in progress now (sig counts them; each may have
+// stored a run whose answer is in flight or lost), and then the oldest.
+// With more (another process of the same agent started a run with the
+// same trigger in the same seconds) it adopts none, rather than merge two
+// processes' runs: the caller creates its run again, and the one its
+// unanswered attempt may have stored stays unended (counted in
+// Stats.AdoptionsAmbiguous).
 func (c *Client) adopt(cands []candidate, since time.Time, sig string) (wire.Run, bool) {
 	sort.SliceStable(cands, func(i, j int) bool {
 		if !cands[i].at.Equal(cands[j].at) {
@@ -337,8 +334,8 @@ type runLedger struct {
 	order []ledgerKey
 	head  int // order[head:] are live
 	keep  time.Duration
-	// ambiguous counts, by request signature, the calls in progress that
-	// had an unanswered attempt: at most the concurrent StartRun calls.
+	// ambiguous counts, by request signature, the StartRun calls in
+	// progress.
 	ambiguous map[string]int
 }
 
@@ -398,9 +395,9 @@ func (l *runLedger) claim(id string, e ledgerEntry) (ledgerEntry, bool) {
 }
 
 // claimOwn claims the first of ids not handed out yet, if no more are
-// left than the client's calls of signature sig that have an unanswered
-// attempt (see pending), and returns its index; else -1, claiming
-// nothing. It also returns how many ids were left.
+// left than the client's calls of signature sig in progress (see
+// pending), and returns its index; else -1, claiming nothing. It also
+// returns how many ids were left.
 func (l *runLedger) claimOwn(ids []string, sig string, e ledgerEntry) (int, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -421,8 +418,8 @@ func (l *runLedger) claimOwn(ids []string, sig string, e ledgerEntry) (int, int)
 	return first, left
 }
 
-// pending notes that a call of signature sig has (d 1) or no longer has
-// (d -1) an unanswered attempt.
+// pending notes that a call of signature sig starts (d 1) or returns
+// (d -1).
 func (l *runLedger) pending(sig string, d int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -459,4 +456,38 @@ func (l *runLedger) handedOut(id string) bool {
 	defer l.mu.Unlock()
 	_, ok := l.byID[keyOfRun(id)]
 	return ok
+}
+
+// FindRun looks, at the head of the agent's run list, for the one run
+// made from req since since (an earlier process's start, whose answer it
+// may not have kept): running, the same version, user, trigger and parent
+// as req. It returns false when there is none, or more than one.
+func (c *Client) FindRun(ctx context.Context, agentID string, req wire.StartRunRequest, since time.Time) (wire.Run, bool, error) {
+	const op = "find run"
+	aid, err := c.pathID(op, "agent id", agentID)
+	if err != nil {
+		return wire.Run{}, false, err
+	}
+	s := c.newOp(op)
+	for {
+		var cands []candidate
+		a := s.sendWith(ctx, http.MethodGet, "/agents/"+aid+"/runs", nil, true, func(a *answer, r io.Reader) (*wire.Envelope, error) {
+			var err error
+			cands, err = c.candidates(aid, req, a, since, r)
+			return &wire.Envelope{Success: true, Data: json.RawMessage("[]")}, err
+		})
+		if a.ok() {
+			c.stats.succeeded.Add(1)
+			if len(cands) != 1 {
+				return wire.Run{}, false, nil
+			}
+			if _, fresh := c.runs.claim(cands[0].run.ID, ledgerEntry{at: c.now(), window: since}); !fresh {
+				return wire.Run{}, false, nil
+			}
+			return cands[0].run, true, nil
+		}
+		if err := s.retryOrFail(ctx, a); err != nil {
+			return wire.Run{}, false, err
+		}
+	}
 }

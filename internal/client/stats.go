@@ -37,6 +37,12 @@ type Stats struct {
 	// found several runs it may have created (another process's among
 	// them) and adopted none; the attempt's run, if stored, stays open.
 	AdoptionsAmbiguous int64
+	// Unavailable counts operations that failed with ErrUnavailable: an
+	// outage lasted longer than WithMaxOutage.
+	Unavailable int64
+	// Outages counts outages (see WithMaxOutage), Probes the health probes
+	// made during them.
+	Outages, Probes int64
 }
 
 type counters struct {
@@ -44,6 +50,7 @@ type counters struct {
 	succeeded, auth, validation, notFound, rateLimited   atomic.Int64
 	server, transport, invalidArg, canceled, otherErrors atomic.Int64
 	assumedStored, runsAdopted, adoptionsAmbiguous       atomic.Int64
+	probes, outages, unavailable                         atomic.Int64
 }
 
 // count records a failed operation of the given kind.
@@ -63,6 +70,8 @@ func (c *counters) count(kind error) {
 		c.transport.Add(1)
 	case ErrInvalidArgument:
 		c.invalidArg.Add(1)
+	case ErrUnavailable:
+		c.unavailable.Add(1)
 	default:
 		c.otherErrors.Add(1)
 	}
@@ -88,5 +97,8 @@ func (c *Client) Stats() Stats {
 		AssumedStored:      s.assumedStored.Load(),
 		RunsAdopted:        s.runsAdopted.Load(),
 		AdoptionsAmbiguous: s.adoptionsAmbiguous.Load(),
+		Unavailable:        s.unavailable.Load(),
+		Outages:            s.outages.Load(),
+		Probes:             s.probes.Load(),
 	}
 }
