@@ -2,9 +2,11 @@ package exporter
 
 import (
 	"net/http"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ezopotel/ezop-otel-go/bridge"
 	"github.com/ezopotel/ezop-otel-go/internal/client"
@@ -74,8 +76,15 @@ type config struct {
 	concurrency        int
 	maxLiveRuns        int
 	handler            otel.ErrorHandler
-	remoteLinking      bool          // WithRemoteParentLinking (remote.go)
-	linkWait           time.Duration // WithRemoteParentWait
+	remoteLinking      bool                 // WithRemoteParentLinking (remote.go)
+	linkWait           time.Duration        // WithRemoteParentWait
+	maxOutage          time.Duration        // WithMaxOutage (outage.go)
+	runStore           RunStore             // WithRunStore (durable.go)
+	meterProvider      metric.MeterProvider // WithMeterProvider (metrics.go)
+	logs               logsConfig           // log records (logs.go)
+
+	// err is a malformed environment variable (env.go): New fails with it.
+	err error
 
 	// Not options (see the constants above); tests in this package set
 	// them.
@@ -98,6 +107,12 @@ func newConfig(opts []Option) config {
 		authPause:        defaultAuthPause,
 		agentRetry:       defaultAgentRetry,
 		now:              time.Now,
+	}
+	// The environment first (env.go), so that options win over it.
+	if readsEnvironment(opts) {
+		c, c.err = c.fromEnv(os.Getenv)
+	} else {
+		c = c.withoutEnvironment()
 	}
 	for _, o := range opts {
 		c = o.apply(c)
@@ -142,6 +157,11 @@ func newConfig(opts []Option) config {
 	if c.httpClient != nil {
 		c.clientOpts = append(c.clientOpts, client.WithHTTPClient(c.httpClient))
 	}
+	c.logs = c.logs.withDefaults()
+	if c.maxOutage <= 0 {
+		c.maxOutage = DefaultMaxOutage
+	}
+	c.clientOpts = append(c.clientOpts, client.WithMaxOutage(c.maxOutage))
 	return c
 }
 
@@ -247,8 +267,9 @@ func WithRuntime(runtime string) Option {
 
 // WithCaptureContent says whether message content (prompts, completions,
 // tool arguments and results) recorded on spans is forwarded to Ezop.
-// Default: the OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
-// environment variable ("true" forwards content), else false.
+// Default: the EZOP_CAPTURE_CONTENT environment variable, else
+// OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT ("true" forwards
+// content), else false.
 func WithCaptureContent(capture bool) Option {
 	return optionFunc(func(c config) config {
 		c.captureContent = &capture

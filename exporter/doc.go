@@ -68,6 +68,19 @@
 // starts, so that runs in progress show on Ezop and their times are true;
 // see LiveProcessor.
 //
+// # Log records
+//
+// GenAI instrumentation that records message content as log records (the
+// official OpenAI instrumentation puts prompts and completions only there)
+// reports through LogExporter, an sdklog.Exporter sharing this exporter's
+// state (Install sets up a global LoggerProvider with it): a record's
+// content lands on the Ezop event of its span, the llm_response of a
+// model call or the tool events of a tool call, or becomes an event of its
+// own on the span when nothing matches or the span was sent before. Records
+// wait for their span, bounded by WithMaxBufferedRecords and
+// WithMaxBufferedRecordBytes and by the late-span window; see logs.go and
+// ExportLogRecords.
+//
 // # Agents calling agents
 //
 // A span that invokes another agent (gen_ai.operation.name invoke_agent,
@@ -90,4 +103,37 @@
 // truncation) is reported once per reason as an *AlterNotice. The
 // application is never blocked or failed by the exporter beyond the
 // contexts it passes.
+//
+// # Configuration by environment
+//
+// Every option that takes a value has an EZOP_* environment variable that
+// New reads when the option is not given (EZOP_TIMEOUT, EZOP_ROOT_WAIT,
+// EZOP_MAX_TRACES, EZOP_RETRY_MAX_ELAPSED_TIME, …; README.md has the
+// table). An option wins over its variable; a malformed value is an error
+// of New that names it (matching ErrInvalidConfig), never a silent
+// default. WithoutEnvironment reads none. The module
+// github.com/ezopotel/ezop-otel-go/autoexport registers the exporter with
+// contrib's autoexport as OTEL_TRACES_EXPORTER=ezop.
+//
+// # Metrics
+//
+// The exporter reports its health through the MeterProvider of
+// WithMeterProvider, else the global one: the OpenTelemetry semantic
+// conventions' SDK exporter metrics (otel.sdk.exporter.span.inflight,
+// otel.sdk.exporter.span.exported with error.type on failures,
+// otel.sdk.exporter.operation.duration, with otel.component.type
+// ComponentType, otel.component.name, server.address and server.port) and
+// its own under ezop.exporter (events, runs, requests and retries, drops
+// and alterations by reason, the buffer, remembered traces). All but the
+// duration are asynchronous, read from Stats when a reader collects; their
+// values equal Stats'.
+//
+// # Check
+//
+// Check (and Exporter.Check) tells before the first run whether the
+// endpoint is the Ezop API and accepts the key, storing nothing; each
+// failure is a *CheckError matching ErrUnreachable, ErrNotEzopAPI, ErrAuth,
+// ErrRateLimited or ErrServerError, whose message names the fix. It cannot
+// tell whether the plan is over its limits: no request reports that
+// without storing something.
 package exporter

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -43,6 +44,7 @@ type Exporter struct {
 	tr  *bridge.Translator
 	api *client.Client
 	st  *counters
+	met *selfMetrics // the exporter's own metrics (metrics.go)
 
 	pool   *pool
 	agents agentCache
@@ -70,10 +72,15 @@ type Exporter struct {
 	works           map[*work]struct{} // queued and not done
 	buffered        int                // pending spans
 	bufferedBytes   int                // their estimated size
+	inflightBytes   atomic.Int64       // estimated size of the spans queued on runs
 	rememberedBytes int
 	closed          bool
 
 	lp live // the live processor's state (live.go)
+
+	logs logState // log records (logs.go)
+
+	outageState // (outage.go)
 
 	janitorStop chan struct{}
 	janitorDone chan struct{}
@@ -88,12 +95,19 @@ type Exporter struct {
 func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 	_ = ctx // reserved: New makes no request.
 	cfg := newConfig(opts)
+	if cfg.err != nil {
+		return nil, cfg.err // a malformed environment variable (env.go)
+	}
+	var e *Exporter
+	cfg.clientOpts = append(cfg.clientOpts, client.WithOutageHook(func(down bool, since time.Time, cause error) {
+		e.outageChanged(down, since, cause)
+	}))
 	api, err := client.New(cfg.clientOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("ezop exporter: %w", err)
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	e := &Exporter{
+	e = &Exporter{
 		cfg:         cfg,
 		tr:          bridge.NewTranslator(cfg.translate),
 		api:         api,
@@ -110,6 +124,7 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 		janitorDone: make(chan struct{}),
 	}
 	e.agents.init(cfg.maxAgents)
+	e.startMetrics()
 	go e.janitor()
 	return e, nil
 }
@@ -122,6 +137,9 @@ func (e *Exporter) Stats() Stats {
 	s.BufferedTraces, s.BufferedSpans, s.BufferedBytes = e.waiting.Len(), e.buffered, e.bufferedBytes
 	s.RememberedTraces, s.RememberedBytes = e.remembered.Len(), e.rememberedBytes
 	s.LiveRuns = len(e.liveOpen)
+	s.InFlightBytes = int(e.inflightBytes.Load())
+	s.Outage = e.down()
+	e.recordStatsLocked(&s) // logs.go
 	e.mu.Unlock()
 	return s
 }
@@ -134,7 +152,9 @@ func (e *Exporter) Stats() Stats {
 //
 // What cannot be delivered is counted in Stats and reported through the
 // error handler, not returned: the returned error is ctx's, or ErrShutdown
-// after Shutdown.
+// after Shutdown. Through an outage of the Ezop API (see WithMaxOutage)
+// ExportSpans holds the spans and returns nil when ctx ends: the outage is
+// reported once through the error handler, not once a batch.
 func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	groups := intake(spans)
 	now := e.cfg.now()
@@ -151,7 +171,14 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 	e.mu.Unlock()
 	e.st.emit()
-	return waitWorks(ctx, works)
+	if e.down() {
+		return nil // held through the outage, which is reported on its own
+	}
+	if err := waitWorksOr(ctx, works, e.outageSignal()); err != nil && !e.down() {
+		return err
+	}
+	// Delivered, or held through an outage (reported once, on its own).
+	return nil
 }
 
 // traceGroup is the part of a batch that belongs to one trace.
@@ -212,6 +239,7 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.shutdown.Do(func() {
 		first = true
 		e.shutdownErr = e.doShutdown(ctx)
+		e.stopMetrics()
 	})
 	if !first {
 		return nil
@@ -220,6 +248,9 @@ func (e *Exporter) Shutdown(ctx context.Context) error {
 }
 
 func (e *Exporter) doShutdown(ctx context.Context) error {
+	// The log records Install's LoggerProvider still batches come first,
+	// to join the spans (logs.go).
+	e.shutdownLogProvider(ctx)
 	e.stopLive()
 	close(e.janitorStop)
 	<-e.janitorDone
@@ -257,7 +288,7 @@ func (e *Exporter) doShutdown(ctx context.Context) error {
 		}
 	}
 	e.cancel()
-	e.api.CloseIdleConnections()
+	e.api.Close()
 	e.st.flushReports()
 	if err != nil {
 		return fmt.Errorf("ezop exporter: shutdown: %s: %w", lost, err)
@@ -274,9 +305,17 @@ func (e *Exporter) worksLocked() []*work {
 }
 
 func waitWorks(ctx context.Context, works []*work) error {
+	return waitWorksOr(ctx, works, nil)
+}
+
+// waitWorksOr is waitWorks that also stops, returning nil, when stop is
+// closed.
+func waitWorksOr(ctx context.Context, works []*work, stop <-chan struct{}) error {
 	for _, w := range works {
 		select {
 		case <-w.done:
+		case <-stop:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -673,6 +673,9 @@ func TestTransientErrorsRetried(t *testing.T) {
 	}
 }
 
+// A request that keeps failing while the server answers /health (a 503 of
+// one endpoint) is given up when its budget is spent: it waits through at
+// most two outages with its budget paused.
 func TestGiveUpCountsDrop(t *testing.T) {
 	e := newEnv(t, nil)
 	e.srv.Inject(ezoptest.Fault{Endpoint: ezoptest.EndpointEmitEvent, Status: 503})
@@ -683,6 +686,7 @@ func TestGiveUpCountsDrop(t *testing.T) {
 	s.End()
 	root.End()
 	e.export(tr.rec.Ended()...)
+	e.flush()
 	st := e.exp.Stats()
 	found := false
 	for k, v := range st.Dropped {

@@ -78,16 +78,20 @@ type pendingSpan struct {
 	// held marks a root waiting for its remote parent (remote.go);
 	// released, a root that waits no more.
 	held, released bool
+	// gone, made only for a waiter of ExportSpansDelivered, is closed when
+	// the span leaves pending (placed in a run, or dropped).
+	gone chan struct{}
 }
 
 // Size estimates of what a remembered trace keeps, for
 // WithMaxRememberedBytes: a trace, a run, and a span id (in the trace's
 // index and in its run's translation state). Calibrated with
-// BenchmarkRememberedTrace (internal/benchmarks): 1.7 KB measured for a
-// trace of three spans, 1.66 KB estimated.
+// BenchmarkRememberedTrace (internal/benchmarks): 2.3 KB measured for a
+// trace of three spans (2.5 KB once log records are in use), 2.26 KB
+// estimated.
 const (
 	traceBytes = 512
-	runBytes   = 640
+	runBytes   = 1240
 	spanBytes  = 168
 )
 
@@ -101,6 +105,7 @@ const (
 	reasonRootNeverCame = "the run's root span never reached the exporter (dropped before export?): ended without it"
 	reasonShutdownOpen  = "the exporter shut down before the run's root span ended"
 	reasonShutdownLost  = "the exporter shut down before the run's root span arrived"
+	reasonDuplicate     = "span: duplicate span id: the copy is ignored"
 )
 
 func (e *Exporter) traceLocked(id trace.TraceID) *traceState {
@@ -133,7 +138,8 @@ func (e *Exporter) placeLocked(ts *traceState, fresh []*pendingSpan, now time.Ti
 		if seen[id] || waiting || placed {
 			// Span ids are unique in a trace; the translation keeps the
 			// first too.
-			e.st.drop("", "duplicate span id", 1, nil)
+			// Not lost: the first copy is delivered, or counted.
+			e.st.alter(reasonDuplicate, 1)
 			continue
 		}
 		seen[id] = true
@@ -263,9 +269,11 @@ func (e *Exporter) assignLocked(ts *traceState, placed []trace.SpanID, memo map[
 		parts[r] = append(parts[r], ts.pending[id])
 	}
 	for _, r := range order {
-		part := e.trimLocked(parts[r])
+		part := e.trimLocked(ts, r, parts[r])
 		spans := make([]sdktrace.ReadOnlySpan, 0, len(part))
+		size := 0
 		for _, p := range part {
+			size += p.bytes
 			id := p.s.SpanContext().SpanID()
 			e.unpendLocked(ts, id, p)
 			if bridge.IsLocalRoot(p.s) && ts.runs[id] == r {
@@ -301,50 +309,75 @@ func (e *Exporter) assignLocked(ts *traceState, placed []trace.SpanID, memo map[
 			e.unpendLocked(ts, p.s.SpanContext().SpanID(), p)
 		}
 		if len(spans) > 0 {
-			out = append(out, e.enqueueLocked(r, &work{kind: workPart, spans: spans}))
+			// With the log records that waited for these spans (logs.go).
+			recs := e.takeRecordsLocked(ts.id, part)
+			out = append(out, e.enqueueLocked(r, &work{kind: workPart, spans: spans, bytes: size, records: recs}))
 		}
 	}
 	ts.touched = now
 	return out
 }
 
-// trimLocked applies WithMaxBufferedSpans to a part about to be sent: the
-// spans that arrived now count against it while in flight. Spans already
-// buffered are never dropped here (they count already), nor a root while
-// another span can go. Dropped spans are put last; it returns what is
-// kept.
-func (e *Exporter) trimLocked(part []*pendingSpan) []*pendingSpan {
-	fresh := 0
+// trimLocked applies WithMaxBufferedSpans and WithMaxBufferedBytes to a
+// part about to be sent: the spans that arrived now count against them
+// while queued for sending (through an outage that is what grows). Spans
+// already buffered are never dropped here (they count already), nor a root
+// while another span can go. Dropped spans are put last; it returns what
+// is kept.
+func (e *Exporter) trimLocked(ts *traceState, r *run, part []*pendingSpan) []*pendingSpan {
+	spans := e.buffered + int(e.st.inflightSpans.Load())
+	bytes := e.bufferedBytes + int(e.inflightBytes.Load())
 	for _, p := range part {
 		if !p.counted {
-			fresh++
+			spans++
+			bytes += p.bytes
 		}
 	}
-	over := e.buffered + int(e.st.inflightSpans.Load()) + fresh - e.cfg.maxBufferedSpans
-	if over <= 0 {
+	over := func() string {
+		switch {
+		case spans > e.cfg.maxBufferedSpans:
+			return reasonMaxSpans
+		case bytes > e.cfg.maxBufferedBytes:
+			return reasonMaxBytes
+		}
+		return ""
+	}
+	if over() == "" {
 		return part
 	}
 	keep := make([]*pendingSpan, 0, len(part))
 	var dropped []*pendingSpan
 	for _, p := range part {
-		if over > 0 && !p.counted && !bridge.IsLocalRoot(p.s) {
-			over--
+		if why := over(); why != "" && !p.counted && !bridge.IsLocalRoot(p.s) {
+			e.st.drop(kindSpan, why, 1, nil)
+			spans--
+			bytes -= p.bytes
 			dropped = append(dropped, p)
 			continue
 		}
 		keep = append(keep, p)
 	}
-	e.st.drop(kindSpan, reasonMaxSpans, int64(len(dropped)), nil)
-	// The rest is a run's roots: without them a run ends only when its
+	// The rest is a run's root: without it the run ends only when its
 	// trace is forgotten (failed, incomplete), but the bound is the bound.
-	for i := len(keep) - 1; i >= 0 && over > 0; i-- {
-		if !keep[i].counted {
-			dropped = append(dropped, keep[i])
-			keep = append(keep[:i], keep[i+1:]...)
-			over--
-			e.st.drop(kindSpan, reasonMaxSpans, 1, nil)
-			e.st.drop(kindRun, "end: "+reasonMaxSpans, 1, nil)
+	for i := len(keep) - 1; i >= 0 && over() != ""; i-- {
+		p := keep[i]
+		if p.counted {
+			continue
 		}
+		why := over()
+		if r.live {
+			// Its span may be stored already (created at its start): the
+			// drainer counts what was lost when it ends the run.
+			r.rootLost = why
+			e.unliveLocked(ts, r)
+		} else {
+			e.st.drop(kindSpan, why, 1, nil)
+		}
+		e.st.drop(kindRun, "end: "+why, 1, nil)
+		spans--
+		bytes -= p.bytes
+		dropped = append(dropped, p)
+		keep = append(keep[:i], keep[i+1:]...)
 	}
 	copy(part, keep)
 	copy(part[len(keep):], dropped)
@@ -378,7 +411,7 @@ func (e *Exporter) bufferLocked(ts *traceState, p *pendingSpan, now time.Time, o
 		drop(reasonMaxPerTrace)
 	case e.buffered+int(e.st.inflightSpans.Load()) >= e.cfg.maxBufferedSpans:
 		drop(reasonMaxSpans)
-	case e.bufferedBytes+p.bytes > e.cfg.maxBufferedBytes:
+	case e.bufferedBytes+int(e.inflightBytes.Load())+p.bytes > e.cfg.maxBufferedBytes:
 		drop(reasonMaxBytes)
 	default:
 		p.counted = true
@@ -424,6 +457,10 @@ func (e *Exporter) roomForTraceLocked(ts *traceState, now time.Time, out *[]*wor
 
 func (e *Exporter) unpendLocked(ts *traceState, id trace.SpanID, p *pendingSpan) {
 	delete(ts.pending, id)
+	if p.gone != nil {
+		close(p.gone)
+		p.gone = nil
+	}
 	if p.held {
 		ts.held--
 		p.held = false
@@ -582,14 +619,18 @@ func (e *Exporter) forgetLocked(now time.Time) {
 				e.finishLocked(r, reasonRootNeverCame)
 			}
 		}
+		e.forgetRecordsLocked(ts) // its log records waiting for spans that did not come (logs.go)
 		delete(e.traces, ts.id)
 	}
 }
 
 // finishLocked decides the end of a run whose root will not come.
 func (e *Exporter) finishLocked(r *run, why string) {
+	if r.rootLost != "" {
+		why = "the run's root span was dropped by the exporter: " + r.rootLost
+	}
 	r.ending = true
-	e.enqueueLocked(r, &work{kind: workFinish, why: why})
+	e.enqueueLocked(r, &work{kind: workFinish, why: why, rootLost: r.rootLost})
 }
 
 // tickLocked is the janitor's tick: live roots the batcher dropped, roots
@@ -620,6 +661,7 @@ func (e *Exporter) tickLocked(now time.Time) {
 			e.flushLocked(ts, now, false, nil)
 		}
 	}
+	e.tickRecordsLocked(now) // log records that waited long enough (logs.go)
 	e.forgetLocked(now)
 }
 
@@ -660,6 +702,7 @@ func (e *Exporter) closeLocked(now time.Time) {
 		}
 	}
 	e.flushAllLocked(now)
+	e.closeRecordsLocked() // log records whose span did not come (logs.go)
 	for _, ts := range e.traces {
 		for _, r := range ts.runs {
 			if r.ending {

@@ -34,8 +34,16 @@ func WithMaxLiveRuns(n int) Option {
 // opts, and a TracerProvider with res that sends to it through a batching
 // span processor and starts runs as their root spans start (see
 // Exporter.LiveProcessor). It also makes the provider the global one
-// (otel.SetTracerProvider). Shutting the provider down shuts the exporter
-// down.
+// (otel.SetTracerProvider).
+//
+// It also sets up the logs side: a LoggerProvider with res that sends the
+// log records of GenAI instrumentation (prompts and completions recorded
+// as gen_ai.* events) to the same exporter through a batching log
+// processor (see Exporter.LogExporter), made the global LoggerProvider
+// (go.opentelemetry.io/otel/log/global). Shutting the TracerProvider down
+// flushes and shuts down that LoggerProvider too, the records it was
+// handed first, and then the exporter: what was handed over before is
+// delivered.
 //
 //	tp, err := exporter.Install(ctx, res)
 //	if err != nil { ... }
@@ -49,7 +57,9 @@ func Install(ctx context.Context, res *resource.Resource, opts ...Option) (*sdkt
 	// as a root ends, so the run's end time on Ezop is not late by the
 	// batch delay.
 	bsp := sdktrace.NewBatchSpanProcessor(exp)
-	exp.lp.flusher = bsp
+	// The logs side (logs.go); prompt delivery flushes the log records
+	// before the spans, so that records join the events of their spans.
+	exp.lp.flusher = exp.installLogs(res, bsp)
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithResource(res),
 		sdktrace.WithSpanProcessor(exp.LiveProcessor()),
@@ -201,7 +211,9 @@ func (p liveProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 
 // Shutdown stops live starts and prompt flushes; the exporter's own
 // Shutdown (through the batching processor) delivers what was started.
-func (p liveProcessor) Shutdown(context.Context) error {
+func (p liveProcessor) Shutdown(ctx context.Context) error {
+	// Install's log records before the batcher's last spans (logs.go).
+	p.e.flushLogProvider(ctx)
 	p.e.lp.mu.Lock()
 	p.e.lp.closed = true
 	p.e.lp.mu.Unlock()

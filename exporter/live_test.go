@@ -414,3 +414,53 @@ func TestLiveRunEndsWhenTheRootIsDropped(t *testing.T) {
 		})
 	}
 }
+
+// Children sent before their root (the root wait passed) hang under the
+// root's span when live runs created it at the root's start, and are at
+// the top of the tree, beside the root's span, without them.
+func TestTreeWhenChildrenGoBeforeTheRoot(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		t.Run(map[bool]string{true: "live", false: "not live"}[live], func(t *testing.T) {
+			e := newEnv(t, nil, WithRootWait(100*time.Millisecond))
+			var tp *sdktrace.TracerProvider
+			if live {
+				tp = liveTP(e)
+			} else {
+				tp = sdktrace.NewTracerProvider(sdktrace.WithResource(testResource),
+					sdktrace.WithBatcher(e.exp, sdktrace.WithBatchTimeout(50*time.Millisecond)))
+				t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			}
+			tr := tp.Tracer("t")
+			ctx, root := tr.Start(context.Background(), "task")
+			_, child := tr.Start(ctx, "step")
+			child.End()
+			// The step is sent after the root wait, before the root ends.
+			if !eventually(5*time.Second, func() bool {
+				for _, sp := range e.srv.AllSpans() {
+					if *sp.Name == "step" {
+						return true
+					}
+				}
+				return false
+			}) {
+				t.Fatal("the step was not sent before its root ended")
+			}
+			root.End()
+			if err := tp.ForceFlush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.exp.ForceFlush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			runs := e.srv.Runs()
+			if len(runs) != 1 || runs[0].Status != "success" {
+				t.Fatalf("runs %+v, want one, ended", runs)
+			}
+			want := map[bool]string{true: "task", false: ""}[live]
+			if got := spanParents(t, e.srv, runs[0].ID); len(got) != 2 || got["task"] != "" || got["step"] != want {
+				t.Errorf("spans %v, want the step's parent %q", got, want)
+			}
+			e.noRejections()
+		})
+	}
+}

@@ -33,6 +33,16 @@ type run struct {
 	// the batcher drops it, since liveEndAt.
 	liveEnd   sdktrace.ReadOnlySpan
 	liveEndAt time.Time
+	// rootLost is why the root of a live run was dropped (a buffer
+	// bound): its finish counts the loss, knowing whether the root span
+	// was stored at the start.
+	rootLost string
+	// last is the work queued last (ExportSpansDelivered waits for it:
+	// the drainer does a run's work in order).
+	last *work
+	// replayed: the run was started by an earlier process (RunStore):
+	// what it is handed may be stored already.
+	replayed bool
 
 	mu       sync.Mutex
 	queue    []*work
@@ -57,9 +67,10 @@ type run struct {
 type workKind uint8
 
 const (
-	workPart   workKind = iota // translate and send spans
-	workStart                  // start the run from its root as it starts (live)
-	workFinish                 // end the run without its root
+	workPart    workKind = iota // translate and send spans
+	workStart                   // start the run from its root as it starts (live)
+	workFinish                  // end the run without its root
+	workRecords                 // translate and send log records of spans sent before (logs.go)
 )
 
 // work is one item of a run's queue; done is closed once it is delivered
@@ -67,9 +78,17 @@ const (
 type work struct {
 	kind  workKind
 	spans []sdktrace.ReadOnlySpan // workPart
+	bytes int                     // their estimated size
 	root  sdktrace.ReadOnlySpan   // workStart
 	why   string                  // workFinish
-	done  chan struct{}
+	// rootLost (workFinish): the run's root was dropped for this reason.
+	rootLost string
+	// records are log records that go with the work (logs.go): joined
+	// to the spans of a part, or sent alone (workRecords). Appended to
+	// under Exporter.mu and the run's mu while the work is queued.
+	records []*pendingRecord
+	ids     map[trace.SpanID]struct{} // the part's span ids, built by hasSpan
+	done    chan struct{}
 }
 
 // enqueueLocked queues w on r, starting r's drainer if none runs. Under
@@ -78,6 +97,8 @@ func (e *Exporter) enqueueLocked(r *run, w *work) *work {
 	w.done = make(chan struct{})
 	e.works[w] = struct{}{}
 	e.st.inflightSpans.Add(int64(len(w.spans)))
+	e.inflightBytes.Add(int64(w.bytes))
+	r.last = w
 	r.mu.Lock()
 	r.queue = append(r.queue, w)
 	start := !r.draining
@@ -117,7 +138,7 @@ func (e *Exporter) do(r *run, w *work) {
 		e.noteIssues(p.Issues)
 		e.sendRun(r, &p, nil)
 	case workPart:
-		p := e.tr.Translate(&r.state, w.spans)
+		p := e.translatePart(r, w) // with its log records (logs.go)
 		e.noteIssues(p.Issues)
 		if p.Empty() {
 			return
@@ -127,18 +148,30 @@ func (e *Exporter) do(r *run, w *work) {
 		e.send(r, &p)
 		e.st.inflightE.Add(-events)
 	case workFinish:
+		if w.rootLost != "" {
+			if r.rootStored {
+				e.st.drop(kindSpan, "end time: "+w.rootLost, 1, nil) // stored, without its end
+			} else {
+				e.st.drop(kindSpan, w.rootLost, 1, nil)
+			}
+		}
 		if r.runID == "" || r.endSent {
 			return
 		}
 		e.endRun(r, e.tr.EndIncomplete(&r.state, w.why))
+	case workRecords:
+		e.sendRecords(r, w) // logs.go
 	}
 	e.st.emit()
 }
 
 func (e *Exporter) noteIssues(issues []bridge.Issue) {
 	for _, is := range issues {
-		switch is.Kind {
-		case bridge.Dropped:
+		switch {
+		case is.Reason == bridge.ReasonContentNotCaptured:
+			// A setting, not a loss: counted, said once (AlterNotice).
+			e.st.alter(is.Reason, int64(is.Count))
+		case is.Kind == bridge.Dropped:
 			e.st.drop("", is.Reason, int64(is.Count), nil)
 		default:
 			e.st.alter(is.Reason, int64(is.Count))
@@ -149,8 +182,13 @@ func (e *Exporter) noteIssues(issues []bridge.Issue) {
 // workDone retires a work item.
 func (e *Exporter) workDone(w *work) {
 	e.st.inflightSpans.Add(-int64(len(w.spans)))
+	e.inflightBytes.Add(-int64(w.bytes))
 	e.mu.Lock()
 	delete(e.works, w)
+	e.recordsDoneLocked(w) // logs.go
+	// The run keeps its last work (run.last) for its waiters: not the
+	// spans, which a remembered trace must not hold.
+	w.spans, w.root = nil, nil
 	e.mu.Unlock()
 	close(w.done)
 }
@@ -188,7 +226,50 @@ func (e *Exporter) send(r *run, p *bridge.RunPlan) {
 			r.children[c.Key] = cr
 		}
 		e.sendRun(cr, &c.Plan, parent)
+		if c.Delegation != nil {
+			e.emitDelegation(parent, cr, *c.Delegation)
+		}
 	}
+}
+
+// emitDelegation emits, in the invoking run parent, the event that shows
+// it invoked the child run cr (Ezop's pages read no parent_run_id): with
+// the child run's and agent's ids once they exist.
+func (e *Exporter) emitDelegation(parent, cr *run, ev wire.EmitEventRequest) {
+	if parent == nil || parent.runID == "" {
+		e.drop(kindEvent, "delegation: invoking run not started", 1, nil)
+		return
+	}
+	meta := make(wire.Object, len(ev.Metadata)+2)
+	for k, v := range ev.Metadata {
+		meta[k] = v
+	}
+	if cr.runID != "" {
+		meta["child_run_id"] = cr.runID
+	}
+	if cr.agentID != "" {
+		meta["child_agent_id"] = cr.agentID
+	}
+	ev.Metadata = meta
+	if _, failed := parent.failed[ev.SpanID]; failed && ev.SpanID != "" {
+		ev.SpanID = ""
+		delete(ev.Metadata, bridge.ParentSpanIDKey)
+		e.st.alter(reasonRehomedEvent, 1)
+	}
+	if err := e.quotaErr(); err != nil {
+		e.drop(kindEvent, failReason("emit", err), 1, err)
+		return
+	}
+	err := e.call(func(ctx context.Context) error {
+		_, err := e.api.EmitEvent(ctx, parent.runID, ev)
+		return err
+	})
+	if err != nil {
+		e.quotaFailed(err)
+		e.drop(kindEvent, failReason("emit", err), 1, err)
+		return
+	}
+	e.st.eventsSent.Add(1)
 }
 
 // sendRun delivers the plan p of run r; parent is the run that invoked r
@@ -210,14 +291,18 @@ func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
 		return
 	}
 	r.agentID = ag.agentID
+	start := p.Start
+	start.VersionID = ag.versionID
+	if parent != nil {
+		// Ezop's model of an agent calling an agent.
+		start.TriggerType = "agent"
+		start.ParentRunID, start.TriggerID = parent.runID, parent.agentID
+	}
 	if r.runID == "" {
-		start := p.Start
-		start.VersionID = ag.versionID
-		if parent != nil {
-			// Ezop's model of an agent calling an agent.
-			start.TriggerType = "agent"
-			start.ParentRunID, start.TriggerID = parent.runID, parent.agentID
-		}
+		start = e.loadRun(r, start)
+	}
+	if r.runID == "" {
+		e.saveIntent(r)
 		var rec wire.Run
 		err := e.call(func(ctx context.Context) (err error) {
 			rec, err = e.api.StartRun(ctx, ag.agentID, start)
@@ -241,6 +326,7 @@ func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
 		}
 		r.runID = rec.ID
 		e.st.runsStarted.Add(1)
+		e.saveRun(r)
 	}
 	r.link.noteStarted(r.runID, r.agentID)
 
@@ -269,6 +355,7 @@ func (e *Exporter) endRun(r *run, end wire.EndRunRequest) {
 		return
 	}
 	e.st.runsEnded.Add(1)
+	e.saveRun(r)
 }
 
 // drop counts and reports a drop; it must not be called under e.mu.
@@ -411,6 +498,9 @@ func (g *graph) create(i int) {
 				_, err := g.e.api.CreateSpan(ctx, g.r.runID, op.Create)
 				return err
 			})
+			if err != nil && g.e.replayedDuplicate(g.r, err) {
+				err = nil
+			}
 			if err != nil {
 				g.e.drop(kindSpan, failReason("create", err), 1, err)
 				g.lose(i)
@@ -474,6 +564,9 @@ func (g *graph) emit(k int) {
 			_, err := g.e.api.EmitEvent(ctx, g.r.runID, g.p.Events[k])
 			return err
 		})
+		if err != nil && g.e.replayedDuplicate(g.r, err) {
+			err = nil
+		}
 		if err != nil {
 			g.e.quotaFailed(err)
 			g.e.drop(kindEvent, failReason("emit", err), 1, err)
@@ -502,7 +595,9 @@ func (e *Exporter) request(call func(ctx context.Context) error) error {
 	}
 	e.st.requests.Add(1)
 	e.st.inflightReq.Add(1)
+	t := e.met.opStart() // metrics.go: zero when not recorded
 	err := call(e.bg)
+	e.met.opEnd(t, err)
 	e.st.inflightReq.Add(-1)
 	if errors.Is(err, client.ErrAuth) {
 		e.authFailed(err)
@@ -610,6 +705,8 @@ func failReason(op string, err error) string {
 		why = "server error"
 	case errors.Is(err, client.ErrTransport):
 		why = "transport error"
+	case errors.Is(err, client.ErrUnavailable):
+		return op + " failed: outage longer than the limit (WithMaxOutage)"
 	case errors.Is(err, client.ErrInvalidArgument):
 		why = "invalid argument"
 	default:

@@ -47,6 +47,28 @@ type Stats struct {
 	// InFlightSpans and InFlightEvents are translated and not yet
 	// delivered (or given up on); InFlightRequests are being sent now.
 	InFlightSpans, InFlightEvents, InFlightRequests int
+	// InFlightBytes is the estimated size of the spans queued for sending:
+	// with BufferedBytes, what WithMaxBufferedBytes bounds (through an
+	// outage, what grows).
+	InFlightBytes int
+	// Outage says the Ezop API is unreachable now (see WithMaxOutage).
+	Outage bool
+
+	// Log records (LogExporter, ExportLogRecords). RecordsReceived counts
+	// the records handed over. Each ends in one of: RecordsJoined (its
+	// content went onto an event of its span, such as the llm_response of
+	// its model call), RecordsEmitted (it became an event of its own, on
+	// its span or its trace's run; delivery counts in EventsSent and
+	// EventsDropped), RecordsIgnored (not a GenAI event, without
+	// WithForwardLogs), RecordsNotCaptured (GenAI content with content
+	// capture off: nothing to send), RecordsDropped (by reason in Dropped,
+	// "log record: …"); BufferedRecords are the ones still held.
+	RecordsReceived, RecordsJoined, RecordsEmitted     int64
+	RecordsIgnored, RecordsNotCaptured, RecordsDropped int64
+	// BufferedRecords are records waiting for their span or queued for
+	// sending now, BufferedRecordBytes their estimated size (what
+	// WithMaxBufferedRecords and WithMaxBufferedRecordBytes bound).
+	BufferedRecords, BufferedRecordBytes int
 }
 
 // Reason kinds, the start of every Dropped key.

@@ -79,10 +79,12 @@ func BenchmarkEzop(b *testing.B) {
 	b.Run("OursToSink", func(b *testing.B) { benchPipeline(b, "OursToSink") })
 	b.Run("AnchorOTLP", func(b *testing.B) { benchPipeline(b, "AnchorOTLP") })
 	b.Run("AnchorNoop", func(b *testing.B) { benchPipeline(b, "AnchorNoop") })
-	b.Run("HotPath/noop", func(b *testing.B) { benchHotPath(b, false, 0) })
-	b.Run("HotPath/ezop", func(b *testing.B) { benchHotPath(b, true, 0) })
-	b.Run("HotPath/noop-paced", func(b *testing.B) { benchHotPath(b, false, pacedRate) })
-	b.Run("HotPath/ezop-paced", func(b *testing.B) { benchHotPath(b, true, pacedRate) })
+	b.Run("HotPath/noop", func(b *testing.B) { benchHotPath(b, hotNoop, 0) })
+	b.Run("HotPath/ezop", func(b *testing.B) { benchHotPath(b, hotEzop, 0) })
+	b.Run("HotPath/ezop-metrics", func(b *testing.B) { benchHotPath(b, hotEzopMetrics, 0) })
+	b.Run("HotPath/noop-paced", func(b *testing.B) { benchHotPath(b, hotNoop, pacedRate) })
+	b.Run("HotPath/ezop-paced", func(b *testing.B) { benchHotPath(b, hotEzop, pacedRate) })
+	b.Run("HotPath/ezop-metrics-paced", func(b *testing.B) { benchHotPath(b, hotEzopMetrics, pacedRate) })
 	b.Run("Latency/parallel", func(b *testing.B) { benchLatency(b, exporter.DefaultConcurrency) })
 	b.Run("Latency/serial", func(b *testing.B) { benchLatency(b, 1) })
 	summary(b)
@@ -364,14 +366,19 @@ const pacedRate = 150
 // the traces come as fast as the goroutine makes them (the exporter cannot
 // keep up, and the processor drops most spans); otherwise at rate traces a
 // second, which the exporter keeps up with.
-func benchHotPath(b *testing.B, ezop bool, rate float64) {
+func benchHotPath(b *testing.B, mode hotMode, rate float64) {
 	name := "HotPath/noop"
 	var inner sdktrace.SpanExporter = tracetest.NewNoopExporter()
-	if ezop {
+	if mode != hotNoop {
 		name = "HotPath/ezop"
 		srv := startHelper(b, "ezoptest")
-		e, err := exporter.New(context.Background(), exporter.WithEndpoint(srv.URL), exporter.WithAPIKey(srv.Key),
-			exporter.WithErrorHandler(otel.ErrorHandlerFunc(func(error) {})))
+		opts := []exporter.Option{exporter.WithEndpoint(srv.URL), exporter.WithAPIKey(srv.Key),
+			exporter.WithErrorHandler(otel.ErrorHandlerFunc(func(error) {}))}
+		if mode == hotEzopMetrics {
+			name = "HotPath/ezop-metrics"
+			opts = append(opts, exporter.WithMeterProvider(collectingMeterProvider(b)))
+		}
+		e, err := exporter.New(context.Background(), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -520,6 +527,14 @@ func summary(b *testing.B) {
 	if pn > 0 && pe > 0 {
 		line("  hot path, paced (%d spans/s, all exported): %.0f vs %.0f ns/span of thread CPU: %+.1f%%; target within 5%% → %s",
 			pacedRate*spansPerTrace, pe, pn, 100*(pe/pn-1), verdict(pe <= 1.05*pn))
+	}
+	// Metrics on (an SDK MeterProvider collected every 100ms) against off.
+	for _, v := range []string{"", "-paced"} {
+		off, on := get("HotPath/ezop"+v, "thread-cpu-ns/span"), get("HotPath/ezop-metrics"+v, "thread-cpu-ns/span")
+		if off > 0 && on > 0 {
+			line("  hot path%s, metrics on vs off: %.0f vs %.0f ns/span of thread CPU: %+.1f%%; target within 5%% → %s",
+				v, on, off, 100*(on/off-1), verdict(on <= 1.05*off))
+		}
 	}
 	lp, bound := get("Latency/parallel", "ms/trace"), get("Latency/parallel", "bound-ms")
 	if lp > 0 && bound > 0 {

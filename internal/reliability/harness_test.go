@@ -161,6 +161,11 @@ func (h *harness) flush(timeout time.Duration) time.Duration {
 	if err := h.tp.ForceFlush(ctx); err != nil {
 		h.t.Fatalf("TracerProvider.ForceFlush: %v (stats %s)", err, statsLine(h.exp.Stats()))
 	}
+	// Through a (brief) outage ExportSpans holds spans rather than wait:
+	// the exporter's own ForceFlush waits for everything it holds.
+	if err := h.exp.ForceFlush(ctx); err != nil {
+		h.t.Fatalf("Exporter.ForceFlush: %v (stats %s)", err, statsLine(h.exp.Stats()))
+	}
 	return time.Since(start)
 }
 

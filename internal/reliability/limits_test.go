@@ -27,7 +27,7 @@ func TestOpenRootsAndFlood(t *testing.T) {
 		maxTraces   = 30
 		perTrace    = 10
 		maxBuffered = 600
-		rootWait    = 4 * time.Second
+		rootWait    = 8 * time.Second
 	)
 	h := newHarness(t, setup{exp: []exporter.Option{
 		exporter.WithMaxTraces(maxTraces),
@@ -54,8 +54,13 @@ func TestOpenRootsAndFlood(t *testing.T) {
 		t.Errorf("phase A: buffered %d traces / %d spans, dropped %v", stA.BufferedTraces, stA.BufferedSpans, stA.Dropped)
 	}
 
+	// A slow server while the flood is handed over keeps its spans being
+	// sent, so that the buffer limit is reached however fast this machine
+	// is; the server is fast again for the rest.
+	h.srv.SetLatency(10 * time.Millisecond)
 	resB := h.run(reliability.Workload{Traces: 40, Workers: 8, Seed: 8, First: 100, FailEvery: 5})
 	h.waitHandedOver(10 * time.Second)
+	h.srv.SetLatency(0)
 	h.flush(30 * time.Second)
 	phaseAB := h.traceIDs()
 	stB := h.exp.Stats()
