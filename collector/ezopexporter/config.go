@@ -101,6 +101,17 @@ type Config struct {
 	// WithRemoteParentLinking). Default: true.
 	LinkRemoteParents bool `mapstructure:"link_remote_parents"`
 
+	// ForwardLogs forwards the log records of a logs pipeline that are
+	// not GenAI events as system events (exporter.WithForwardLogs);
+	// otherwise they are counted and ignored. Default: false.
+	ForwardLogs bool `mapstructure:"forward_logs"`
+	// MaxBufferedRecords caps the log records held, waiting for their
+	// span or being sent (exporter.WithMaxBufferedRecords). 0: 10000.
+	MaxBufferedRecords int `mapstructure:"max_buffered_records"`
+	// MaxBufferedRecordBytes bounds their estimated size
+	// (exporter.WithMaxBufferedRecordBytes). 0: 16 MiB.
+	MaxBufferedRecordBytes int `mapstructure:"max_buffered_record_bytes"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -173,6 +184,8 @@ func (cfg *Config) Validate() error {
 		{"max_buffered_spans", int64(cfg.MaxBufferedSpans)},
 		{"concurrency", int64(cfg.Concurrency)},
 		{"max_value_bytes", int64(cfg.MaxValueBytes)},
+		{"max_buffered_records", int64(cfg.MaxBufferedRecords)},
+		{"max_buffered_record_bytes", int64(cfg.MaxBufferedRecordBytes)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative (0 takes the default)", f.name))
@@ -211,6 +224,9 @@ func isLoopback(host string) bool {
 // options are the library exporter's options for cfg.
 func (cfg *Config) options() []exporter.Option {
 	opts := []exporter.Option{
+		// The Collector's configuration is its own: no EZOP_* variable
+		// (use ${env:...} in the file for those).
+		exporter.WithoutEnvironment(),
 		exporter.WithEndpoint(cfg.Endpoint),
 		exporter.WithAPIKey(string(cfg.APIKey)),
 		exporter.WithTimeout(cfg.RequestTimeout),
@@ -233,6 +249,9 @@ func (cfg *Config) options() []exporter.Option {
 		exporter.WithMaxBufferedSpans(cfg.MaxBufferedSpans),
 		exporter.WithConcurrency(cfg.Concurrency),
 		exporter.WithRemoteParentLinking(cfg.LinkRemoteParents),
+		exporter.WithForwardLogs(cfg.ForwardLogs),
+		exporter.WithMaxBufferedRecords(cfg.MaxBufferedRecords),
+		exporter.WithMaxBufferedRecordBytes(cfg.MaxBufferedRecordBytes),
 	}
 	if cfg.Insecure {
 		opts = append(opts, exporter.WithInsecure())
@@ -253,4 +272,17 @@ func maxElapsed(d time.Duration) time.Duration {
 		return exporter.NoElapsedLimit
 	}
 	return d
+}
+
+// runRetention is how long the run store keeps a run for a replay after a
+// restart: the late-span window and the root wait, with a margin.
+func (cfg *Config) runRetention() time.Duration {
+	late, wait := cfg.LateSpanWindow, cfg.RootWait
+	if late <= 0 {
+		late = exporter.DefaultLateSpanWindow
+	}
+	if wait <= 0 {
+		wait = exporter.DefaultRootWait
+	}
+	return late + wait + 5*time.Minute
 }

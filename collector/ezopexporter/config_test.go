@@ -26,6 +26,7 @@ func TestFactory(t *testing.T) {
 	assert.Equal(t, "ezop", f.Type().String())
 	assert.Equal(t, metadata.Type, f.Type())
 	assert.Equal(t, component.StabilityLevelAlpha, f.TracesStability())
+	assert.Equal(t, component.StabilityLevelAlpha, f.LogsStability())
 	require.NoError(t, componenttest.CheckConfigStruct(f.CreateDefaultConfig()))
 }
 
@@ -80,6 +81,8 @@ func TestLoadConfig(t *testing.T) {
 	custom.MaxBufferedBytes = 2 << 20
 	custom.Concurrency = 4
 	custom.LinkRemoteParents = false
+	custom.ForwardLogs = true
+	custom.MaxBufferedRecords, custom.MaxBufferedRecordBytes = 40, 1<<20
 	custom.TimeoutConfig.Timeout = 7 * time.Second
 	q := exporterhelper.NewDefaultQueueConfig()
 	q.NumConsumers, q.QueueSize = 2, 50

@@ -1,6 +1,10 @@
-// Package ezopexporter is an OpenTelemetry Collector traces exporter (type
-// "ezop") that reports AI-agent traces to Ezop: the traces of any language
-// and any number of services, as OTLP reaches the Collector.
+// Package ezopexporter is an OpenTelemetry Collector traces and logs
+// exporter (type "ezop") that reports AI-agent traces to Ezop: the traces
+// of any language and any number of services, as OTLP reaches the
+// Collector, and the GenAI log records (prompts and completions recorded
+// as gen_ai.* events) that belong to their spans. The traces and logs
+// pipelines of one component share one library exporter, so that a record
+// lands on the Ezop event of its span whichever pipeline brings it first.
 //
 // It is a thin component around the library: each batch of ptrace.Traces
 // is converted to the OpenTelemetry SDK's read-only spans (resource, scope,

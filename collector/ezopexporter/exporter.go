@@ -12,6 +12,7 @@ import (
 	collexporter "go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/ezopotel/ezop-otel-go/exporter"
@@ -23,10 +24,23 @@ import (
 type ezopExporter struct {
 	cfg    *Config
 	logger *zap.Logger
+	// meters is the Collector's own telemetry, where the library's
+	// exporter reports its metrics.
+	meters metric.MeterProvider
+
+	id component.ID
 
 	mu   sync.Mutex
 	exp  *exporter.Exporter
 	host component.Host
+	// store keeps the runs started in the sending queue's storage, when
+	// the queue is persistent (runstore.go); then pushTraces returns only
+	// once its spans are delivered or counted, so that the queue never
+	// lets go of data only held in memory.
+	store *runStore
+	// shut ends the waits of durable pushes at Shutdown.
+	shut, shutStop func()
+	shutCtx        context.Context
 	// authDown is set while the Ezop API refuses the key: the component
 	// reported a recoverable error, and reports OK once more data was
 	// delivered than by the first export after the refusal (baseline,
@@ -37,29 +51,61 @@ type ezopExporter struct {
 }
 
 func newEzopExporter(cfg *Config, set collexporter.Settings) *ezopExporter {
-	return &ezopExporter{cfg: cfg, logger: set.Logger}
+	return &ezopExporter{cfg: cfg, logger: set.Logger, meters: set.MeterProvider, id: set.ID}
 }
 
 func (e *ezopExporter) start(_ context.Context, host component.Host) error {
 	opts := append(e.cfg.options(), exporter.WithErrorHandler(otel.ErrorHandlerFunc(e.handle)))
+	if e.meters != nil {
+		opts = append(opts, exporter.WithMeterProvider(e.meters))
+	}
+	var store *runStore
+	if id := e.storageID(); id != nil {
+		s, err := newRunStore(context.Background(), host, *id, e.id, e.cfg.runRetention())
+		if err != nil {
+			return fmt.Errorf("ezop exporter: run store: %w", err)
+		}
+		store = s
+		opts = append(opts, exporter.WithRunStore(s))
+	}
 	exp, err := exporter.New(context.Background(), opts...)
 	if err != nil {
+		if store != nil {
+			_ = store.close(context.Background())
+		}
 		return err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	e.mu.Lock()
-	e.exp, e.host = exp, host
+	e.exp, e.host, e.store = exp, host, store
+	e.shutCtx, e.shutStop = ctx, cancel
 	e.mu.Unlock()
 	return nil
 }
 
+// storageID is the storage extension of a persistent sending queue, or
+// nil.
+func (e *ezopExporter) storageID() *component.ID {
+	if !e.cfg.QueueConfig.HasValue() {
+		return nil
+	}
+	return e.cfg.QueueConfig.Get().StorageID
+}
+
 func (e *ezopExporter) shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	exp := e.exp
+	exp, store, stop := e.exp, e.store, e.shutStop
 	e.mu.Unlock()
 	if exp == nil {
 		return nil // never started
 	}
 	err := exp.Shutdown(ctx)
+	stop() // durable pushes still waiting return: what is left is counted
+	if store != nil {
+		if cerr := store.close(ctx); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	st := exp.Stats()
 	e.logger.Info("Ezop exporter stopped",
 		zap.Int64("runs_started", st.RunsStarted), zap.Int64("runs_ended", st.RunsEnded),
@@ -72,9 +118,15 @@ func (e *ezopExporter) shutdown(ctx context.Context) error {
 // (within the export's timeout) for the runs it completes to be delivered.
 // Delivery failures are the exporter's to retry, count and report (see
 // handle); they are never returned, so that a batch is never sent twice.
+//
+// With a persistent sending queue it returns only once every span of the
+// batch is delivered or counted (spans waiting for their root and through
+// an outage included), whatever the export timeout: the queue deletes a
+// batch from storage when the export returns, and a batch a crash
+// interrupts is replayed at the next start.
 func (e *ezopExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	e.mu.Lock()
-	exp := e.exp
+	exp, durable, shut := e.exp, e.store != nil, e.shutCtx
 	e.mu.Unlock()
 	if exp == nil {
 		return consumererror.NewPermanent(errors.New("ezop exporter: not started"))
@@ -85,6 +137,14 @@ func (e *ezopExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	}
 	if len(c.spans) == 0 {
 		return nil
+	}
+	if durable {
+		err := exp.ExportSpansDelivered(shut, c.spans)
+		e.authRecovered(exp)
+		if errors.Is(err, exporter.ErrShutdown) {
+			return consumererror.NewPermanent(err)
+		}
+		return nil // settled, or the component shut down (counted)
 	}
 	err := exp.ExportSpans(ctx, c.spans)
 	e.authRecovered(exp)

@@ -3,6 +3,7 @@ package main
 import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
@@ -10,12 +11,18 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+
 	"github.com/ezopotel/ezop-otel-go/collector/ezopexporter"
 )
 
+// fileStorageVersion is the contrib release of the file_storage extension.
+const fileStorageVersion = "v0.165.1"
+
 // components are the distribution's components, as the Collector's
 // builder (ocb) would list them: the OTLP receiver (gRPC and HTTP), the
-// batch processor and the ezop exporter.
+// batch processor, the ezop exporter, and the file_storage extension for a
+// persistent sending queue.
 func components() (otelcol.Factories, error) {
 	var err error
 	factories := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
@@ -31,6 +38,10 @@ func components() (otelcol.Factories, error) {
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
+	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](filestorage.NewFactory())
+	if err != nil {
+		return otelcol.Factories{}, err
+	}
 	// What `otelcol-ezop components` prints.
 	factories.ReceiverModules = map[component.Type]string{
 		otlpreceiver.NewFactory().Type(): "go.opentelemetry.io/collector/receiver/otlpreceiver " + collectorVersion,
@@ -40,6 +51,9 @@ func components() (otelcol.Factories, error) {
 	}
 	factories.ExporterModules = map[component.Type]string{
 		ezopexporter.NewFactory().Type(): "github.com/ezopotel/ezop-otel-go/collector/ezopexporter (this repository)",
+	}
+	factories.ExtensionModules = map[component.Type]string{
+		filestorage.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage " + fileStorageVersion,
 	}
 	return factories, nil
 }

@@ -9,7 +9,9 @@
 //	EZOP_API_KEY=... go run . --config ../../otelcol-ezop.yaml
 //
 // It has the Collector's usual command line (validate, components,
-// print-config, --feature-gates, …).
+// print-config, --feature-gates, …), and `check --config …`, which asks
+// each ezop exporter's endpoint whether it is the Ezop API and accepts
+// the API key, storing nothing (check.go).
 package main
 
 import (
@@ -31,7 +33,9 @@ const collectorVersion = "v0.165.0"
 const version = "0.1.0"
 
 func main() {
-	if err := otelcol.NewCommand(settings()).Execute(); err != nil {
+	cmd := otelcol.NewCommand(settings())
+	cmd.AddCommand(newCheckCommand(settings())) // check.go
+	if err := cmd.Execute(); err != nil {
 		log.Fatalf("otelcol-ezop: %v", err)
 	}
 }

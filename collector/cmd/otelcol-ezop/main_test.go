@@ -139,6 +139,10 @@ service:
       receivers: [otlp]
       processors: [batch]
       exporters: [ezop]
+    logs:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [ezop]
   telemetry:
     logs:
       level: warn
@@ -328,12 +332,15 @@ func TestEndToEndGRPC(t *testing.T) {
 // distribution.
 func TestExampleConfig(t *testing.T) {
 	t.Setenv("EZOP_API_KEY", "test-key")
-	set := settings(filepath.Join("..", "..", "otelcol-ezop.yaml"))
-	col, err := otelcol.NewCollector(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := col.DryRun(context.Background()); err != nil {
-		t.Fatalf("collector/otelcol-ezop.yaml: %v", err)
+	t.Setenv("EZOP_STORAGE_DIR", t.TempDir())
+	for _, name := range []string{"otelcol-ezop.yaml", "otelcol-ezop-durable.yaml"} {
+		set := settings(filepath.Join("..", "..", name))
+		col, err := otelcol.NewCollector(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := col.DryRun(context.Background()); err != nil {
+			t.Fatalf("collector/%s: %v", name, err)
+		}
 	}
 }

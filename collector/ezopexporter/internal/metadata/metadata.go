@@ -14,3 +14,6 @@ var (
 
 // TracesStability is the stability of the traces exporter.
 const TracesStability = component.StabilityLevelAlpha
+
+// LogsStability is the stability of the logs exporter.
+const LogsStability = component.StabilityLevelAlpha

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/ezopotel/ezop-otel-go/ezoptest"
+)
+
+// childConfigEnv makes the test binary run as the distribution, with the
+// configuration file it names: a Collector the test can SIGKILL.
+const childConfigEnv = "OTELCOL_EZOP_TEST_CHILD_CONFIG"
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childConfigEnv); cfg != "" {
+		col, err := otelcol.NewCollector(settings("file:" + cfg))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := col.Run(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// durableConfig is the distribution with a persistent sending queue, as
+// collector/otelcol-ezop-durable.yaml sets it up: no batch processor, whose
+// batches live in memory after the receiver has acknowledged them (the
+// sending queue batches instead).
+func durableConfig(httpAddr, dir string, srv *ezoptest.Server) string {
+	return fmt.Sprintf(`
+extensions:
+  file_storage:
+    directory: %s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: %s
+exporters:
+  ezop:
+    endpoint: %s
+    api_key: %s
+    root_wait: 2s
+    sending_queue:
+      storage: file_storage
+      num_consumers: 8
+      queue_size: 10000
+service:
+  extensions: [file_storage]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [ezop]
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: none
+`, dir, httpAddr, srv.URL, srv.APIKey)
+}
+
+// startChild starts the distribution in a child process and waits until
+// it accepts OTLP.
+func startChild(t *testing.T, cfgPath, httpAddr string, logs *syncBuffer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childConfigEnv+"="+cfgPath)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(nil))
+		if err == nil {
+			resp.Body.Close()
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the collector did not start: %v\n%s", err, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// durableTrace is trace i: a root and two children, one OTLP request.
+func durableTrace(i int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "durable-agent")
+	rs.Resource().Attributes().PutStr("service.namespace", "tests")
+	ss := rs.ScopeSpans().AppendEmpty()
+	var tid pcommon.TraceID
+	tid[0], tid[14], tid[15] = 7, byte(i>>8), byte(i)
+	t0 := pcommon.NewTimestampFromTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(i) * time.Second))
+	for n := byte(1); n <= 3; n++ {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(tid)
+		s.SetSpanID(pcommon.SpanID{n, byte(i >> 8), byte(i)})
+		if n > 1 {
+			s.SetParentSpanID(pcommon.SpanID{1, byte(i >> 8), byte(i)})
+			s.Attributes().PutStr("gen_ai.operation.name", "chat")
+			s.Attributes().PutStr("gen_ai.request.model", "m")
+			s.Attributes().PutInt("gen_ai.usage.input_tokens", int64(i))
+		}
+		s.SetName(fmt.Sprintf("span %d", n))
+		s.SetStartTimestamp(t0)
+		s.SetEndTimestamp(t0 + pcommon.Timestamp(n)*1e6)
+	}
+	return td
+}
+
+// A Collector with its sending queue on file_storage, killed with SIGKILL
+// in the middle of a stream of traces and started again on the same
+// storage, loses nothing it acknowledged to its sender: every trace it
+// answered 200 to is on Ezop, each span once, one run per trace, every run
+// ended. (What the sender was not answered it sends again, as an SDK's
+// OTLP exporter retries.)
+func TestDurableAcrossKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills Collector processes")
+	}
+	srv := ezoptest.NewServer()
+	defer srv.Close()
+	srv.SetLatency(5 * time.Millisecond) // deliveries are in flight when the kill comes
+	dir := t.TempDir()
+	httpAddr := freePort(t)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	storage := filepath.Join(dir, "storage")
+	if err := os.MkdirAll(storage, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(durableConfig(httpAddr, storage, srv)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	child := startChild(t, cfgPath, httpAddr, &logs)
+
+	const traces = 400
+	acked := make([]bool, traces)
+	client := &http.Client{Timeout: 5 * time.Second}
+	send := func(i int) bool {
+		body, err := ptraceotlp.NewExportRequestFromTraces(durableTrace(i)).MarshalProto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	killed := false
+	for i := 0; i < traces; i++ {
+		acked[i] = send(i)
+		if i == traces/2 {
+			// Mid-stream: deliveries of acknowledged batches are under
+			// way, some not yet started.
+			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = child.Wait()
+			killed = true
+			child = startChild(t, cfgPath, httpAddr, &logs)
+		}
+	}
+	if !killed {
+		t.Fatal("no kill")
+	}
+	// The sender retries what was not acknowledged.
+	for i := range acked {
+		for try := 0; !acked[i] && try < 50; try++ {
+			acked[i] = send(i)
+		}
+		if !acked[i] {
+			t.Fatalf("trace %d never acknowledged", i)
+		}
+	}
+	// Let the queue drain, then stop gracefully.
+	deadline := time.Now().Add(90 * time.Second)
+	for len(srv.AllSpans()) < 3*traces && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = child.Process.Signal(syscall.SIGTERM)
+	_ = child.Wait()
+
+	runsByTrace := map[string]int{}
+	for _, r := range srv.Runs() {
+		m, _ := r.Metadata["otel"].(map[string]any)
+		tid, _ := m["trace_id"].(string)
+		runsByTrace[tid]++
+		if r.Status == "running" {
+			t.Errorf("run %s of trace %s left running", r.ID, tid)
+		}
+	}
+	for i := range traces {
+		var tid pcommon.TraceID
+		tid[0], tid[14], tid[15] = 7, byte(i>>8), byte(i)
+		if n := runsByTrace[fmt.Sprintf("%x", tid[:])]; n != 1 {
+			t.Errorf("trace %d: %d runs, want 1", i, n)
+		}
+	}
+	if n := len(srv.Runs()); n != traces {
+		t.Errorf("%d runs, want %d: a run started twice", n, traces)
+	}
+	if n := len(srv.AllSpans()); n != 3*traces {
+		t.Errorf("%d spans stored, want %d", n, 3*traces)
+	}
+	for _, rj := range srv.Rejected() {
+		if rj.Status != http.StatusInternalServerError || (rj.Endpoint != ezoptest.EndpointCreateSpan && rj.Endpoint != ezoptest.EndpointEmitEvent) {
+			t.Errorf("unexpected rejection: %s", rj)
+		}
+	}
+	if out := logs.String(); bytes.Contains([]byte(out), []byte("data not delivered")) {
+		t.Errorf("the collector reported data not delivered:\n%s", lastLines(out, 20))
+	}
+	t.Logf("%d traces, killed once mid-stream; %d repeats refused as duplicates after the restart; collector logs:\n%s",
+		traces, len(srv.Rejected()), lastLines(logs.String(), 20))
+}
+
+// syncBuffer collects the children's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := bytes.Split([]byte(s), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
