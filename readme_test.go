@@ -208,6 +208,7 @@ func knownCommands(t *testing.T) map[string]bool {
 	if _, err := os.Stat(filepath.Join(distro, "main.go")); err == nil {
 		if _, err := os.Stat(filepath.Join("collector", "otelcol-ezop.yaml")); err == nil {
 			known["go -C "+distro+" run . --config ../../otelcol-ezop.yaml"] = true
+			known["go -C "+distro+" run . check --config ../../otelcol-ezop.yaml"] = true
 		}
 		known["go -C "+distro+" test -run XXX -bench . -benchtime 4000x"] = true
 	}

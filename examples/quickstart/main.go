@@ -11,7 +11,8 @@
 // the root span starts, so the run's duration there is real.
 //
 // With EZOP_API_KEY (and EZOP_API_URL for a self-hosted Ezop) set it
-// reports to that Ezop. Without them it starts the in-process Ezop emulator
+// checks that Ezop is reachable and accepts the key (exporter.Check, one
+// line), then reports to that Ezop. Without them it starts the in-process Ezop emulator
 // (package ezoptest), says so in one line, and prints the run as the
 // emulator stored it.
 //
@@ -56,6 +57,13 @@ func run(ctx context.Context, w io.Writer, getenv func(string) string) error {
 			endpoint = url
 			opts = append(opts, exporter.WithEndpoint(url))
 		}
+		// One line before sending: is the endpoint the Ezop API, and does
+		// it accept the key? exporter.Check asks without storing anything.
+		if err := exporter.Check(ctx, opts...); err != nil {
+			fmt.Fprintln(w, err) // "ezop check: <endpoint>: <problem>; fix: <fix> …"
+			return errors.New("not sending: see the check above")
+		}
+		fmt.Fprintf(w, "ezop check: %s is reachable and accepts the API key\n", endpoint)
 		st, err := demo(ctx, w, opts...)
 		if err != nil {
 			return err

@@ -214,13 +214,20 @@ func TestRunWithEnvironment(t *testing.T) {
 	if err := run(context.Background(), &out, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
+	if first, _, _ := strings.Cut(out.String(), "\n"); first != "ezop check: "+srv.URL+" is reachable and accepts the API key" {
+		t.Errorf("first line: %q", first)
+	}
 	if strings.Contains(out.String(), "emulator") || !strings.Contains(out.String(), "sent to "+srv.URL+": 1 run, 7 spans, 6 events") {
 		t.Errorf("output:\n%s", out.String())
 	}
 	if runs := srv.Runs(); len(runs) != 1 || runs[0].Status != "success" {
 		t.Errorf("runs: %+v", runs)
 	}
-	if rj := srv.Rejected(); len(rj) > 0 {
-		t.Errorf("rejected: %v", rj)
+	// The check's key request is the one expected refusal: 404 "Agent not
+	// found." for an agent id that does not exist.
+	for _, rj := range srv.Rejected() {
+		if rj.Endpoint != ezoptest.EndpointListRuns || rj.Status != 404 {
+			t.Errorf("rejected: %v", rj)
+		}
 	}
 }
