@@ -132,7 +132,8 @@ func New(ctx context.Context, opts ...Option) (*Exporter, error) {
 // Stats returns the exporter's counters.
 func (e *Exporter) Stats() Stats {
 	s := e.st.snapshot()
-	s.RequestsRetried = e.api.Stats().Retries
+	cs := e.api.Stats()
+	s.RequestsRetried, s.RunsAdopted, s.RunStartsAmbiguous = cs.Retries, cs.RunsAdopted, cs.AdoptionsAmbiguous
 	e.mu.Lock()
 	s.BufferedTraces, s.BufferedSpans, s.BufferedBytes = e.waiting.Len(), e.buffered, e.bufferedBytes
 	s.RememberedTraces, s.RememberedBytes = e.remembered.Len(), e.rememberedBytes

@@ -20,6 +20,17 @@ type Stats struct {
 	// however often the client retried it); RequestsRetried counts retry
 	// attempts made by the client.
 	Requests, RequestsRetried int64
+	// RunsAdopted counts run starts whose answer was lost (the connection
+	// cut after the server stored the run) and whose run was found in the
+	// head of the agent's run list and used, instead of creating a second.
+	// RunStartsAmbiguous counts such look-ups that found more candidates
+	// than this exporter's own unanswered starts (another process of the
+	// same agent started a run with the same trigger in the same seconds):
+	// the exporter then takes none of them and creates its run again, so
+	// the run its lost start may have stored stays running on Ezop. With
+	// WithRunStore every run has a trigger id of its own, and the look-up
+	// finds only the exporter's own run.
+	RunsAdopted, RunStartsAmbiguous int64
 	// SpansDropped and EventsDropped total the spans and events that were
 	// not delivered, over all reasons.
 	SpansDropped, EventsDropped int64
