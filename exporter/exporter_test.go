@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ezopotel/ezop-otel-go/bridge"
 	"github.com/ezopotel/ezop-otel-go/ezoptest"
 )
 
@@ -957,4 +958,57 @@ func TestAlterationReportedOncePerReason(t *testing.T) {
 	if got := e.srv.Agents(); len(got) != 1 || got[0].Owner != "unknown" {
 		t.Errorf("agents %+v, want one owned by \"unknown\"", got)
 	}
+}
+
+// Content capture off is a setting, not a loss: message content left out
+// is counted in Stats.Altered and said once, never reported as a drop,
+// however many runs and flushes follow.
+func TestContentNotCapturedSaidOnce(t *testing.T) {
+	const canary = "canary-prompt-7f3a"
+	tp := &transport{keepBodies: true}
+	e := newEnv(t, tp, WithCaptureContent(false))
+	tr := newTracer()
+	for range 5 {
+		for range 4 {
+			ctx, root := tr.Start(context.Background(), "root")
+			_, chat := tr.Start(ctx, "chat", trace.WithAttributes(
+				attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.request.model", "m")))
+			chat.AddEvent("gen_ai.user.message", trace.WithAttributes(attribute.String("content", canary)))
+			chat.AddEvent("gen_ai.choice", trace.WithAttributes(attribute.String("message", canary)))
+			chat.End()
+			root.End()
+		}
+		e.export(tr.rec.Ended()[len(tr.rec.Ended())-8:]...)
+		e.flush()
+	}
+	e.shutdown()
+	var notices int
+	for _, err := range e.log.all() {
+		var n *AlterNotice
+		if errors.As(err, &n) && n.Reason == bridge.ReasonContentNotCaptured {
+			notices++
+		}
+		if strings.Contains(err.Error(), "not captured") && !errors.As(err, &n) {
+			t.Errorf("reported as more than a notice: %v", err)
+		}
+	}
+	if notices != 1 {
+		t.Errorf("%d notices of content not captured, want 1", notices)
+	}
+	if d := e.log.drops(); len(d) != 0 {
+		t.Errorf("drops reported: %v", d)
+	}
+	st := e.exp.Stats()
+	if got := st.Altered[bridge.ReasonContentNotCaptured]; got != 40 {
+		t.Errorf("counted %d messages not captured, want 40 (2 in each of 20 runs)", got)
+	}
+	if st.SpansDropped != 0 || st.EventsDropped != 0 || st.RunsEnded != 20 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, b := range tp.sent() {
+		if strings.Contains(string(b), canary) {
+			t.Fatalf("content sent with capture off: %s", b)
+		}
+	}
+	e.noRejections()
 }
