@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +17,8 @@ import (
 
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
@@ -60,6 +64,7 @@ exporters:
     endpoint: %s
     api_key: %s
     root_wait: 2s
+    capture_content: true
     sending_queue:
       storage: file_storage
       num_consumers: 8
@@ -68,6 +73,9 @@ service:
   extensions: [file_storage]
   pipelines:
     traces:
+      receivers: [otlp]
+      exporters: [ezop]
+    logs:
       receivers: [otlp]
       exporters: [ezop]
   telemetry:
@@ -130,16 +138,64 @@ func durableTrace(i int) ptrace.Traces {
 	return td
 }
 
+// durableLogs are trace i's log records: the prompt of each model call,
+// as GenAI instrumentation records it, with a canary naming the call.
+func durableLogs(i int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "durable-agent")
+	rl.Resource().Attributes().PutStr("service.namespace", "tests")
+	sl := rl.ScopeLogs().AppendEmpty()
+	var tid pcommon.TraceID
+	tid[0], tid[14], tid[15] = 7, byte(i>>8), byte(i)
+	t0 := pcommon.NewTimestampFromTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(i) * time.Second))
+	for n := byte(2); n <= 3; n++ {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTraceID(tid)
+		lr.SetSpanID(pcommon.SpanID{n, byte(i >> 8), byte(i)})
+		lr.SetTimestamp(t0)
+		lr.SetEventName("gen_ai.user.message")
+		lr.Body().SetEmptyMap().PutStr("content", durableCanary(i, n))
+	}
+	return ld
+}
+
+func durableCanary(i int, n byte) string { return fmt.Sprintf("prompt-%d-%d-canary", i, n) }
+
 // A Collector with its sending queue on file_storage, killed with SIGKILL
-// in the middle of a stream of traces and started again on the same
-// storage, loses nothing it acknowledged to its sender: every trace it
-// answered 200 to is on Ezop, each span once, one run per trace, every run
-// ended. (What the sender was not answered it sends again, as an SDK's
+// in the middle of a stream of traces and their log records and started
+// again on the same storage, loses nothing it acknowledged to its sender:
+// every trace it answered 200 to is on Ezop, each span once, one run per
+// trace, every run ended, and every record's prompt once, on its span. (What the sender was not answered it sends again, as an SDK's
 // OTLP exporter retries.)
 func TestDurableAcrossKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills Collector processes")
 	}
+	durableAcrossKill(t, false)
+}
+
+// The same with the traces' log records through the logs pipeline of the
+// same Collector: every record's prompt should be on Ezop once, on its
+// span. This does not hold yet, so it runs only when asked for
+// (EZOP_DURABLE_LOGS=1): the records of the batches in flight at the kill
+// can be lost or stored twice. A records batch replayed after the restart
+// whose trace's spans the killed process had delivered finds no trace:
+// its records wait the late-span window and are dropped (reported). A
+// record the killed process had joined into its span's llm event, replayed
+// after the replayed spans were sent again, becomes an event of its own: a
+// second copy. Exactness needs the run store to keep, per record, that it
+// was delivered, and a trace's run for records whose spans do not come
+// again. README (Collector, "Log records across a kill are not exact
+// yet") says so.
+func TestDurableLogsAcrossKill(t *testing.T) {
+	if os.Getenv("EZOP_DURABLE_LOGS") == "" {
+		t.Skip(`known gap (README, Collector: "Log records across a kill are not exact yet"); EZOP_DURABLE_LOGS=1 runs it`)
+	}
+	durableAcrossKill(t, true)
+}
+
+func durableAcrossKill(t *testing.T, withLogs bool) {
 	srv := ezoptest.NewServer()
 	defer srv.Close()
 	srv.SetLatency(5 * time.Millisecond) // deliveries are in flight when the kill comes
@@ -171,9 +227,30 @@ func TestDurableAcrossKill(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
+	logsAcked := make([]bool, traces)
+	sendLogs := func(i int) bool {
+		body, err := plogotlp.NewExportRequestFromLogs(durableLogs(i)).MarshalProto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Post("http://"+httpAddr+"/v1/logs", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
 	killed := false
 	for i := 0; i < traces; i++ {
+		// The records of a trace come before or after its spans, as two
+		// pipelines of one process deliver them.
+		if withLogs && i%2 == 0 {
+			logsAcked[i] = sendLogs(i)
+		}
 		acked[i] = send(i)
+		if withLogs && i%2 == 1 {
+			logsAcked[i] = sendLogs(i)
+		}
 		if i == traces/2 {
 			// Mid-stream: deliveries of acknowledged batches are under
 			// way, some not yet started.
@@ -195,6 +272,12 @@ func TestDurableAcrossKill(t *testing.T) {
 		}
 		if !acked[i] {
 			t.Fatalf("trace %d never acknowledged", i)
+		}
+		for try := 0; withLogs && !logsAcked[i] && try < 50; try++ {
+			logsAcked[i] = sendLogs(i)
+		}
+		if withLogs && !logsAcked[i] {
+			t.Fatalf("the log records of trace %d never acknowledged", i)
 		}
 	}
 	// Let the queue drain, then stop gracefully.
@@ -227,6 +310,9 @@ func TestDurableAcrossKill(t *testing.T) {
 	if n := len(srv.AllSpans()); n != 3*traces {
 		t.Errorf("%d spans stored, want %d", n, 3*traces)
 	}
+	if withLogs {
+		durablePromptsOnce(t, srv, traces)
+	}
 	for _, rj := range srv.Rejected() {
 		if rj.Status != http.StatusInternalServerError || (rj.Endpoint != ezoptest.EndpointCreateSpan && rj.Endpoint != ezoptest.EndpointEmitEvent) {
 			t.Errorf("unexpected rejection: %s", rj)
@@ -238,6 +324,46 @@ func TestDurableAcrossKill(t *testing.T) {
 	t.Logf("%d traces, killed once mid-stream; %d repeats refused as duplicates after the restart; collector logs:\n%s",
 		traces, len(srv.Rejected()), lastLines(logs.String(), 20))
 }
+
+// durablePromptsOnce checks that every prompt of durableLogs is on Ezop
+// once, in an event of its own model call's span.
+func durablePromptsOnce(t *testing.T, srv *ezoptest.Server, traces int) {
+	t.Helper()
+	spanName := map[string]string{}
+	for _, sp := range srv.AllSpans() {
+		if sp.Name != nil {
+			spanName[sp.ID] = *sp.Name
+		}
+	}
+	found := map[string]int{}
+	wrongSpan := 0
+	for _, ev := range srv.AllEvents() {
+		b, err := json.Marshal([]any{ev.Input, ev.Output, ev.Metadata})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range canaryPattern.FindAllString(string(b), -1) {
+			found[m]++
+			var i, n int
+			fmt.Sscanf(m, "prompt-%d-%d-canary", &i, &n)
+			if ev.SpanID == nil || spanName[*ev.SpanID] != fmt.Sprintf("span %d", n) {
+				wrongSpan++
+			}
+		}
+	}
+	for i := range traces {
+		for n := byte(2); n <= 3; n++ {
+			if got := found[durableCanary(i, n)]; got != 1 {
+				t.Errorf("prompt %s stored %d times, want once", durableCanary(i, n), got)
+			}
+		}
+	}
+	if wrongSpan != 0 {
+		t.Errorf("%d prompts on another span's event", wrongSpan)
+	}
+}
+
+var canaryPattern = regexp.MustCompile(`prompt-[0-9]+-[0-9]-canary`)
 
 // syncBuffer collects the children's output.
 type syncBuffer struct {
