@@ -129,6 +129,18 @@ type RecordCounts struct {
 	Events int
 	// NotCaptured records carried only content, left out with capture off.
 	NotCaptured int
+	// Placed says, for each record in order, which Ezop event carries it
+	// (the zero RecordPlace for a record that went nowhere): what a
+	// sender that must not send a record twice across restarts keeps.
+	Placed []RecordPlace
+}
+
+// RecordPlace is where a log record went: the id of the Ezop event that
+// carries its content, and Own when that is an event of the record's own
+// (else an event of its span, such as the llm_response of its model call).
+type RecordPlace struct {
+	EventID string
+	Own     bool
 }
 
 // recordJoin holds the records of one translation while its spans are
@@ -201,6 +213,7 @@ func (t *Translator) TranslateWithRecords(state *RunState, spans []sdktrace.Read
 	t.KeepSpanInfo()
 	state.init()
 	j := &recordJoin{records: records, bySpan: map[trace.SpanID][]int{}, used: make([]bool, len(records)), dups: map[string]int{}}
+	j.counts.Placed = make([]RecordPlace, len(records))
 	for i := range records {
 		j.bySpan[records[i].SpanID] = append(j.bySpan[records[i].SpanID], i)
 	}
@@ -298,6 +311,7 @@ func (b *builder) joinRecords(s sdktrace.ReadOnlySpan, class spanClass, spanID s
 			}
 			continue
 		}
+		j.counts.Placed[i] = RecordPlace{EventID: out[target].ID}
 		g := at(target)
 		in, outObj, msg := b.recordContent(r, k)
 		switch {
@@ -561,6 +575,7 @@ func (b *builder) recordEvent(j *recordJoin, i int, spanID string, cat uint8) (w
 		SpanID: spanID,
 		Name:   b.z.str(name),
 	}
+	j.counts.Placed[i] = RecordPlace{EventID: ev.ID, Own: true}
 	if ev.Name == "" {
 		ev.Name = "log"
 	}
@@ -641,11 +656,10 @@ func (b *builder) recordInfo(r *LogRecord, runLevel bool) wire.Object {
 	return o
 }
 
-// recordID derives the id of a record's event from what the record holds,
-// so that a record handed over again (a Collector's queue replaying a
-// batch after a restart) gets the same id; identical records of one
-// translation are told apart by their position among themselves.
-func (b *builder) recordID(j *recordJoin, r *LogRecord) string {
+// RecordHash is a hash of what r holds (its times, severity, event name,
+// body and attributes): the same for a record handed over again, as a
+// Collector's queue replays a batch after a restart.
+func RecordHash(r *LogRecord) uint64 {
 	h := fnv.New64a()
 	var buf [8]byte
 	put := func(n int64) {
@@ -665,7 +679,15 @@ func (b *builder) recordID(j *recordJoin, r *LogRecord) string {
 		h.Write([]byte(kv.Value.Emit()))
 		h.Write([]byte{0})
 	}
-	key := "log/" + strconv.FormatUint(h.Sum64(), 16)
+	return h.Sum64()
+}
+
+// recordID derives the id of a record's event from what the record holds,
+// so that a record handed over again (a Collector's queue replaying a
+// batch after a restart) gets the same id; identical records of one
+// translation are told apart by their position among themselves.
+func (b *builder) recordID(j *recordJoin, r *LogRecord) string {
+	key := "log/" + strconv.FormatUint(RecordHash(r), 16)
 	n := j.dups[key]
 	j.dups[key] = n + 1
 	if n > math.MaxInt32 {

@@ -134,7 +134,12 @@ type StoredRun struct {
 // process died in between) can be found too, a run started without a
 // trigger id gets trigger_id otel:<trace id>/<span id> (its trace and
 // the span it is keyed by; Ezop's dashboard does not show trigger ids),
-// which makes it the one run a restarted process looks for. Default: none.
+// which makes it the one run a restarted process looks for.
+//
+// A store that is also a RecordStore keeps where each log record handed
+// to ExportLogRecordsDelivered went, so that records handed over again
+// are not sent twice either (records_durable.go), and each trace's run,
+// for the records whose spans do not come again. Default: none.
 func WithRunStore(store RunStore) Option {
 	return optionFunc(func(c config) config {
 		c.runStore = store

@@ -140,6 +140,7 @@ type logState struct {
 	provider *sdklog.LoggerProvider
 
 	received, joined, emitted, ignored, notCaptured, dropped atomic.Int64
+	replayed                                                 atomic.Int64
 }
 
 // traceRecords are the records of one trace waiting for their span, by
@@ -157,6 +158,12 @@ type pendingRecord struct {
 	// done, made only for ExportLogRecordsDelivered, is closed once the
 	// record is settled: delivered with its work, or dropped.
 	done chan struct{}
+	// With a RecordStore (records_durable.go): key names the record
+	// there once marked; storedIn is the event of its span it was going
+	// into before a restart.
+	key      RecordKey
+	marked   bool
+	storedIn string
 }
 
 func (p *pendingRecord) settle() {
@@ -321,6 +328,9 @@ func (e *Exporter) takeRecords(records []bridge.LogRecord, delivered bool) ([]*w
 	if delivered {
 		for _, p := range keep {
 			held = append(held, p.done)
+		}
+		if rs := e.recordStore(); rs != nil {
+			keep = e.replayedRecords(rs, keep) // records_durable.go
 		}
 	}
 	e.dropRecords(reasonRecordNoTrace, noTrace)
@@ -668,6 +678,8 @@ func (e *Exporter) translatePart(r *run, w *work) bridge.RunPlan {
 	}
 	p, c := e.tr.TranslateWithRecords(&r.state, w.spans, w.logRecords())
 	e.countRecords(c)
+	e.markRecords(w.records, c.Placed, &p, r.runID) // records_durable.go
+	w.placed = c.Placed
 	return p
 }
 
@@ -682,8 +694,25 @@ func (e *Exporter) countRecords(c bridge.RecordCounts) {
 // run. The run exists already; if its start failed the events are
 // dropped.
 func (e *Exporter) sendRecords(r *run, w *work) {
-	p, c := e.tr.TranslateWithRecords(&r.state, nil, w.logRecords())
+	recs := w.records
+	if e.recordStore() != nil {
+		recs = e.skipStored(r, recs) // records_durable.go
+	}
+	e.sendRecordList(r, recs)
+}
+
+// sendRecordList translates and sends recs as records of spans r stored
+// before (or of r).
+func (e *Exporter) sendRecordList(r *run, recs []*pendingRecord) {
+	logRecs := make([]bridge.LogRecord, len(recs))
+	for i, p := range recs {
+		logRecs[i] = p.rec
+	}
+	p, c := e.tr.TranslateWithRecords(&r.state, nil, logRecs)
 	e.countRecords(c)
+	if r.runID != "" {
+		e.markRecords(recs, c.Placed, &p, r.runID)
+	}
 	e.noteIssues(p.Issues)
 	_, events := planSize(&p)
 	e.st.inflightE.Add(events)
@@ -755,6 +784,7 @@ func (e *Exporter) recordStatsLocked(s *Stats) {
 	s.RecordsIgnored = ls.ignored.Load()
 	s.RecordsNotCaptured = ls.notCaptured.Load()
 	s.RecordsDropped = ls.dropped.Load()
+	s.RecordsReplayed = ls.replayed.Load()
 	s.BufferedRecords = e.waitingRecordsLocked() + int(ls.queued.Load())
 	s.BufferedRecordBytes = ls.waitingBytes + int(ls.queuedBytes.Load())
 }

@@ -71,7 +71,7 @@ func jsonOf(v any) string {
 // recordsBalance checks that every record received is accounted for.
 func recordsBalance(t *testing.T, s Stats) {
 	t.Helper()
-	sum := s.RecordsJoined + s.RecordsEmitted + s.RecordsIgnored + s.RecordsNotCaptured + s.RecordsDropped + int64(s.BufferedRecords)
+	sum := s.RecordsJoined + s.RecordsEmitted + s.RecordsIgnored + s.RecordsNotCaptured + s.RecordsDropped + s.RecordsReplayed + int64(s.BufferedRecords)
 	if sum != s.RecordsReceived {
 		t.Errorf("records: received %d, accounted %d: %+v", s.RecordsReceived, sum, s)
 	}

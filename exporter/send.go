@@ -47,6 +47,9 @@ type run struct {
 	mu       sync.Mutex
 	queue    []*work
 	draining bool
+	// stored are ids of events of the run found stored already (after a
+	// restart), bounded (records_durable.go).
+	stored map[string]struct{}
 
 	// Owned by the drainer.
 	state   bridge.RunState
@@ -88,7 +91,9 @@ type work struct {
 	// under Exporter.mu and the run's mu while the work is queued.
 	records []*pendingRecord
 	ids     map[trace.SpanID]struct{} // the part's span ids, built by hasSpan
-	done    chan struct{}
+	// placed says where each of records went (the part's translation).
+	placed []bridge.RecordPlace
+	done   chan struct{}
 }
 
 // enqueueLocked queues w on r, starting r's drainer if none runs. Under
@@ -125,6 +130,7 @@ func (e *Exporter) drain(r *run) {
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
 		e.do(r, w)
+		e.markDelivered(w) // records_durable.go
 		e.workDone(w)
 	}
 }
@@ -147,6 +153,7 @@ func (e *Exporter) do(r *run, w *work) {
 		e.st.inflightE.Add(events)
 		e.send(r, &p)
 		e.st.inflightE.Add(-events)
+		e.resendJoined(r, w) // records_durable.go
 	case workFinish:
 		if w.rootLost != "" {
 			if r.rootStored {
@@ -327,6 +334,9 @@ func (e *Exporter) sendRun(r *run, p *bridge.RunPlan, parent *run) {
 		r.runID = rec.ID
 		e.st.runsStarted.Add(1)
 		e.saveRun(r)
+		if parent == nil {
+			e.saveTraceRun(r) // records_durable.go
+		}
 	}
 	r.link.noteStarted(r.runID, r.agentID)
 
@@ -565,6 +575,7 @@ func (g *graph) emit(k int) {
 			return err
 		})
 		if err != nil && g.e.replayedDuplicate(g.r, err) {
+			g.r.noteStored(g.p.Events[k].ID) // records_durable.go
 			err = nil
 		}
 		if err != nil {

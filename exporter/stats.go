@@ -73,9 +73,12 @@ type Stats struct {
 	// EventsDropped), RecordsIgnored (not a GenAI event, without
 	// WithForwardLogs), RecordsNotCaptured (GenAI content with content
 	// capture off: nothing to send), RecordsDropped (by reason in Dropped,
-	// "log record: …"); BufferedRecords are the ones still held.
+	// "log record: …"), RecordsReplayed (handed over again after a
+	// restart and delivered before it, with a RecordStore: not sent
+	// twice); BufferedRecords are the ones still held.
 	RecordsReceived, RecordsJoined, RecordsEmitted     int64
 	RecordsIgnored, RecordsNotCaptured, RecordsDropped int64
+	RecordsReplayed                                    int64
 	// BufferedRecords are records waiting for their span or queued for
 	// sending now, BufferedRecordBytes their estimated size (what
 	// WithMaxBufferedRecords and WithMaxBufferedRecordBytes bound).
