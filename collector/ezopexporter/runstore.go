@@ -18,7 +18,8 @@ import (
 // runStore keeps the runs the exporter started in the storage extension
 // the sending queue persists to, so that after a crash the batches the
 // queue replays go on with their runs instead of starting them twice
-// (exporter.RunStore).
+// (exporter.RunStore), and where each log record went, so that the logs
+// batches it replays send nothing twice (exporter.RecordStore).
 //
 // Entries are kept for retention: long enough for a replay after a
 // restart (the late-span window and the root wait, with a margin). To
@@ -41,9 +42,10 @@ type runStore struct {
 }
 
 const (
-	runKeyPrefix   = "run/"
-	indexKeyPrefix = "index/"
-	flushEvery     = 2 * time.Second
+	runKeyPrefix    = "run/"
+	recordKeyPrefix = "rec/"
+	indexKeyPrefix  = "index/"
+	flushEvery      = 2 * time.Second
 )
 
 // storedRun is an entry, as JSON.
@@ -95,6 +97,41 @@ func (s *runStore) Load(ctx context.Context, k exporter.RunKey) (exporter.Stored
 	return sr, true, nil
 }
 
+// storedRecord is a log record's entry (exporter.RecordStore), as JSON.
+type storedRecord struct {
+	Delivered bool   `json:"d,omitempty"`
+	EventID   string `json:"e,omitempty"`
+	RunID     string `json:"r,omitempty"`
+	Event     []byte `json:"v,omitempty"`
+}
+
+func recordStoreKey(k exporter.RecordKey) string {
+	return recordKeyPrefix + hex.EncodeToString(k.TraceID[:]) + hex.EncodeToString(k.SpanID[:]) + strconv.FormatUint(k.Hash, 16)
+}
+
+// LoadRecord and SaveRecord make the store an exporter.RecordStore: the
+// log records of the logs pipeline are exact across restarts too. Their
+// entries expire with the runs'.
+func (s *runStore) LoadRecord(ctx context.Context, k exporter.RecordKey) (exporter.StoredRecord, bool, error) {
+	b, err := s.client.Get(ctx, recordStoreKey(k))
+	if err != nil || b == nil {
+		return exporter.StoredRecord{}, false, err
+	}
+	var r storedRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return exporter.StoredRecord{}, false, fmt.Errorf("record store entry: %w", err)
+	}
+	return exporter.StoredRecord{Delivered: r.Delivered, EventID: r.EventID, RunID: r.RunID, Event: r.Event}, true, nil
+}
+
+func (s *runStore) SaveRecord(ctx context.Context, k exporter.RecordKey, r exporter.StoredRecord) error {
+	b, err := json.Marshal(storedRecord{Delivered: r.Delivered, EventID: r.EventID, RunID: r.RunID, Event: r.Event})
+	if err != nil {
+		return err
+	}
+	return s.set(ctx, recordStoreKey(k), b)
+}
+
 func (s *runStore) Save(ctx context.Context, k exporter.RunKey, r exporter.StoredRun) error {
 	st := storedRun{RunID: r.RunID, AgentID: r.AgentID, Ended: r.Ended}
 	if !r.Starting.IsZero() {
@@ -104,7 +141,12 @@ func (s *runStore) Save(ctx context.Context, k exporter.RunKey, r exporter.Store
 	if err != nil {
 		return err
 	}
-	key := storeKey(k)
+	return s.set(ctx, storeKey(k), b)
+}
+
+// set writes an entry and notes its key in the index of this minute, for
+// expiry.
+func (s *runStore) set(ctx context.Context, key string, b []byte) error {
 	if err := s.client.Set(ctx, key, b); err != nil {
 		return err
 	}
@@ -185,3 +227,8 @@ func (s *runStore) close(ctx context.Context) error {
 	<-s.done
 	return s.client.Close(ctx)
 }
+
+var (
+	_ exporter.RunStore    = (*runStore)(nil)
+	_ exporter.RecordStore = (*runStore)(nil)
+)
