@@ -107,6 +107,20 @@ func deliverRecords(t *testing.T, e *env, recs []bridge.LogRecord) {
 	}
 }
 
+// processOn is a process with content capture, logs and the record store
+// on the emulator of before (a new one when nil), through tr.
+func processOn(t *testing.T, store *recStore, before *env, tr *transport) *env {
+	t.Helper()
+	var e *env
+	if before == nil {
+		e = newEnv(t, tr, WithRunStore(store), WithCaptureContent(true))
+	} else {
+		e = newEnvWith(t, before.srv, before.srv.APIKey, tr, WithRunStore(store), WithCaptureContent(true))
+	}
+	e.exp.LogExporter()
+	return e
+}
+
 func chatSpanID(recs []bridge.LogRecord) string {
 	return bridge.SpanUUID(recs[0].TraceID, recs[0].SpanID)
 }
@@ -119,8 +133,7 @@ func TestRecordStoreDeliveredNotSentTwice(t *testing.T) {
 			const canary = "canary-delivered-5521"
 			spans, recs := durableCall(t, canary)
 			store := &recStore{}
-			first := newEnv(t, nil, WithRunStore(store), WithCaptureContent(true))
-			first.exp.LogExporter()
+			first := processOn(t, store, nil, nil)
 			done := make(chan struct{})
 			go func() { defer close(done); deliverRecords(t, first, recs) }()
 			waitFor(t, 5*time.Second, "the record held", func() bool { return first.exp.Stats().BufferedRecords == 1 })
@@ -128,8 +141,7 @@ func TestRecordStoreDeliveredNotSentTwice(t *testing.T) {
 			<-done
 			first.shutdown()
 
-			second := newEnvWith(t, first.srv, first.srv.APIKey, nil, WithRunStore(store), WithCaptureContent(true))
-			second.exp.LogExporter()
+			second := processOn(t, store, first, nil)
 			switch order {
 			case "records first":
 				deliverRecords(t, second, recs)
@@ -162,13 +174,11 @@ func TestRecordStoreOrphanRecordOnItsSpan(t *testing.T) {
 	const canary = "canary-orphan-0771"
 	spans, recs := durableCall(t, canary)
 	store := &recStore{}
-	first := newEnv(t, nil, WithRunStore(store), WithCaptureContent(true))
-	first.exp.LogExporter()
+	first := processOn(t, store, nil, nil)
 	deliverSpans(t, first, spans)
 	first.shutdown()
 
-	second := newEnvWith(t, first.srv, first.srv.APIKey, nil, WithRunStore(store), WithCaptureContent(true))
-	second.exp.LogExporter()
+	second := processOn(t, store, first, nil)
 	deliverRecords(t, second, recs)
 	second.shutdown()
 	n, on := canaryEvents(first, canary)
@@ -200,7 +210,7 @@ func TestRecordStoreOrphanWaitsForItsSpan(t *testing.T) {
 		}
 	}
 	store := &recStore{}
-	first := newEnv(t, nil, WithRunStore(store), WithCaptureContent(true))
+	first := processOn(t, store, nil, nil)
 	deliverSpans(t, first, root)
 	first.shutdown()
 	for _, s := range first.srv.AllSpans() {
@@ -209,8 +219,7 @@ func TestRecordStoreOrphanWaitsForItsSpan(t *testing.T) {
 		}
 	}
 
-	second := newEnvWith(t, first.srv, first.srv.APIKey, nil, WithRunStore(store), WithCaptureContent(true))
-	second.exp.LogExporter()
+	second := processOn(t, store, first, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); deliverRecords(t, second, recs) }()
 	waitFor(t, 5*time.Second, "the record waiting for its span", func() bool { return second.exp.Stats().BufferedRecords == 1 })
@@ -249,8 +258,7 @@ func TestRecordStoreOwnEventSentAgain(t *testing.T) {
 		}
 		return nil
 	}}
-	first := newEnv(t, held, WithRunStore(store), WithCaptureContent(true))
-	first.exp.LogExporter()
+	first := processOn(t, store, nil, held)
 	deliverSpans(t, first, spans)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -266,8 +274,7 @@ func TestRecordStoreOwnEventSentAgain(t *testing.T) {
 		return false
 	})
 
-	second := newEnvWith(t, first.srv, first.srv.APIKey, nil, WithRunStore(store), WithCaptureContent(true))
-	second.exp.LogExporter()
+	second := processOn(t, store, first, nil)
 	deliverRecords(t, second, recs)
 	second.shutdown()
 	n, on := canaryEvents(first, canary)
@@ -287,8 +294,7 @@ func TestRecordStoreJoinedEventFoundStored(t *testing.T) {
 	const canary = "canary-joined-4406"
 	spans, recs := durableCall(t, canary)
 	store := &recStore{}
-	first := newEnv(t, nil, WithRunStore(store), WithCaptureContent(true))
-	first.exp.LogExporter()
+	first := processOn(t, store, nil, nil)
 	done := make(chan struct{})
 	go func() { defer close(done); deliverRecords(t, first, recs) }()
 	waitFor(t, 5*time.Second, "the record held", func() bool { return first.exp.Stats().BufferedRecords == 1 })
@@ -310,8 +316,7 @@ func TestRecordStoreJoinedEventFoundStored(t *testing.T) {
 	}
 	_ = store.SaveRecord(context.Background(), k, StoredRecord{EventID: llm})
 
-	second := newEnvWith(t, first.srv, first.srv.APIKey, nil, WithRunStore(store), WithCaptureContent(true))
-	second.exp.LogExporter()
+	second := processOn(t, store, first, nil)
 	deliverSpans(t, second, spans)
 	deliverRecords(t, second, recs)
 	second.shutdown()
@@ -340,13 +345,11 @@ func TestRecordStoreJoinedIntoAnEventStoredWithoutIt(t *testing.T) {
 		}
 	}
 	store := &recStore{}
-	first := newEnv(t, nil, WithRunStore(store), WithCaptureContent(true))
-	first.exp.LogExporter()
+	first := processOn(t, store, nil, nil)
 	deliverSpans(t, first, spans)
 	first.shutdown()
 
-	second := newEnvWith(t, first.srv, first.srv.APIKey, nil, WithRunStore(store), WithCaptureContent(true))
-	second.exp.LogExporter()
+	second := processOn(t, store, first, nil)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); deliverSpans(t, second, chat) }()
