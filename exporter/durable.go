@@ -211,13 +211,19 @@ func (e *Exporter) saveRun(r *run) {
 	}
 }
 
+// storedAlready reports whether err is the server refusing an id it has:
+// its 500 (the contract's answer to a duplicate id; the exporter sends
+// nothing else the server answers 500 to).
+func storedAlready(err error) bool {
+	var ae *client.APIError
+	return err != nil && errors.As(err, &ae) && ae.StatusCode == http.StatusInternalServerError
+}
+
 // replayedDuplicate reports whether err, from creating a span or an event
 // of r, is the server refusing an id it stored already, in a run started
-// before a restart: its 500 (the contract's answer to a duplicate id; the
-// exporter sends nothing else the server answers 500 to).
+// before a restart (storedAlready).
 func (e *Exporter) replayedDuplicate(r *run, err error) bool {
-	var ae *client.APIError
-	if !r.replayed || !errors.As(err, &ae) || ae.StatusCode != http.StatusInternalServerError {
+	if !r.replayed || !storedAlready(err) {
 		return false
 	}
 	e.st.alter(reasonReplayed, 1)

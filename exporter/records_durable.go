@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -359,12 +358,4 @@ func (e *Exporter) resendJoined(r *run, w *work) {
 	}
 	e.logs.joined.Add(-int64(len(again))) // counted again as events
 	e.sendRecordList(r, again)
-}
-
-// storedAlready reports whether err is the server refusing an event id it
-// has (500, its answer to a duplicate id; the exporter sends nothing else
-// it answers 500 to).
-func storedAlready(err error) bool {
-	var ae *client.APIError
-	return err != nil && errors.As(err, &ae) && ae.StatusCode == http.StatusInternalServerError
 }
